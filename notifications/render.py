@@ -1,0 +1,279 @@
+"""Render notification mail (Thai first, English beneath) from Jinja2 templates.
+
+Each kind of mail has ``templates/mail/<kind>.txt.j2`` and ``templates/mail/<kind>.html.j2``.
+The template context holds only the values that are set: a template that needs a value the
+caller left as ``None`` fails loudly (``StrictUndefined``) instead of printing an empty hole.
+Subjects are computed in Python by :func:`subject_for`, independent of the recipient, so the
+engine can compute one subject per milestone instant and reuse it for every organisation.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
+
+from workflow.timeutil import BANGKOK, english_date, thai_date
+
+TEMPLATE_VERSION = "1"
+"""Bumped whenever a template's wording changes (recorded in ``X-Rubrong-Template``)."""
+
+KINDS = ("reminder", "overdue", "escalation", "receipt", "digest", "alert")
+RECIPIENT_KINDS = ("province", "group", "agency", "opdc", "supervisor")
+TEMPLATES_DIR = Path(__file__).resolve().parent.parent / "templates"
+
+_SUBJECT_PREFIX_TH = "คำรับรองฯ"
+_KIND_TH = {"reminder": "แจ้งเตือน", "overdue": "เกินกำหนด", "escalation": "เร่งรัด"}
+_KIND_EN = {"reminder": "reminder", "overdue": "overdue", "escalation": "escalation"}
+
+
+@dataclass(frozen=True)
+class Recipient:
+    """Who a letter is addressed to (drives the salutation)."""
+
+    kind: str
+    name_th: str
+    name_en: str | None
+
+
+@dataclass(frozen=True)
+class MailContext:
+    """Everything a mail template may show."""
+
+    kind: str
+    cycle_id: str
+    cycle_name_th: str
+    recipient: Recipient
+    organisation_id: str | None
+    organisation_name_th: str | None
+    milestone_id: str | None
+    milestone_title_th: str | None
+    milestone_title_en: str | None
+    due: dt.date | None
+    offset_days: int | None
+    event_at: dt.datetime | None
+    late_business_days: int | None
+    pending: tuple[tuple[str, str], ...] = ()
+    digest_of: str | None = None
+    alert_key: str | None = None
+    alert_reason: str | None = None
+
+
+@dataclass(frozen=True)
+class RenderedMail:
+    """A rendered letter: subject, plain text and HTML bodies, and the template used."""
+
+    template: str
+    version: str
+    subject: str
+    text: str
+    html: str
+
+
+@lru_cache(maxsize=1)
+def environment() -> Environment:
+    """The shared Jinja2 environment (strict, HTML autoescaped, text whitespace-trimmed)."""
+    return Environment(
+        loader=FileSystemLoader(TEMPLATES_DIR),
+        undefined=StrictUndefined,
+        autoescape=select_autoescape(["html", "html.j2"], default_for_string=False),
+        trim_blocks=True,
+        lstrip_blocks=True,
+        keep_trailing_newline=True,
+    )
+
+
+def _days_left_th(days: int) -> str:
+    return "ครบกำหนดวันนี้" if days == 0 else f"อีก {days} วัน"
+
+
+def _days_left_en(days: int) -> str:
+    if days == 0:
+        return "due today"
+    return f"{days} day left" if days == 1 else f"{days} days left"
+
+
+def _days_over_th(days: int) -> str:
+    return f"เกินกำหนด {days} วัน"
+
+
+def _days_over_en(days: int) -> str:
+    return f"{days} day overdue" if days == 1 else f"{days} days overdue"
+
+
+def _need(value: Any, name: str, kind: str) -> Any:
+    if value is None:
+        raise ValueError(f"a {kind} subject needs {name}")
+    return value
+
+
+def subject_for(
+    kind: str,
+    *,
+    cycle_id: str,
+    milestone_id: str | None,
+    milestone_title_th: str | None,
+    milestone_title_en: str | None,
+    due: dt.date | None,
+    offset_days: int | None,
+    digest_of: str | None = None,
+) -> str:
+    """The subject line (Thai `` / `` English); never depends on the recipient.
+
+    Raises ``ValueError`` for an unknown kind or a value the kind needs left as ``None``.
+    """
+    if kind not in KINDS:
+        raise ValueError(f"unknown mail kind {kind!r}; expected one of {', '.join(KINDS)}")
+    prefix = f"[{_SUBJECT_PREFIX_TH} {cycle_id}]"
+    if kind == "alert":
+        return f"{prefix} การส่งอีเมลแจ้งเตือนไม่สำเร็จ / Notification delivery failed"
+    title_th = str(_need(milestone_title_th, "milestone_title_th", kind))
+    title_en = milestone_title_en or str(_need(milestone_id, "milestone_id", kind))
+    if kind == "receipt":
+        if due is None:
+            return f"{prefix} ยืนยันการรับ: {title_th} / Receipt: {title_en}"
+        return (
+            f"{prefix} ยืนยันการรับ: {title_th} (กำหนด {thai_date(due)})"
+            f" / Receipt: {title_en} (due {english_date(due)})"
+        )
+    day = _need(due, "due", kind)
+    offset = int(_need(offset_days, "offset_days", kind))
+    of = kind
+    if kind == "digest":
+        of = str(_need(digest_of, "digest_of", kind))
+        if of not in _KIND_TH:
+            raise ValueError(f"digest_of must be reminder, overdue or escalation, not {of!r}")
+    if of == "reminder":
+        when_th, when_en = _days_left_th(offset), _days_left_en(offset)
+    else:
+        when_th, when_en = _days_over_th(offset), _days_over_en(offset)
+    due_th, due_en = thai_date(day), english_date(day)
+    if kind == "digest":
+        return (
+            f"{prefix} สรุปรายการค้าง ({_KIND_TH[of]}): {title_th} ครบกำหนด {due_th} ({when_th})"
+            f" / Pending digest ({_KIND_EN[of]}): {title_en} due {due_en} ({when_en})"
+        )
+    head_en = {"reminder": "Reminder", "overdue": "Overdue", "escalation": "Escalation"}[kind]
+    return (
+        f"{prefix} {_KIND_TH[kind]}: {title_th} ครบกำหนด {due_th} ({when_th})"
+        f" / {head_en}: {title_en} due {due_en} ({when_en})"
+    )
+
+
+def salutation_th(recipient: Recipient) -> str:
+    """The formal Thai salutation line (``เรียน …``) for a recipient."""
+    name = recipient.name_th.strip()
+    if recipient.kind == "province":
+        return f"เรียน ผู้ว่าราชการจังหวัด{name.removeprefix('จังหวัด')}"
+    if recipient.kind == "group":
+        return f"เรียน ผู้ว่าราชการจังหวัดผู้รับผิดชอบกลุ่มจังหวัด{name.removeprefix('กลุ่มจังหวัด')}"
+    if recipient.kind == "agency":
+        return f"เรียน หัวหน้าส่วนราชการ {name}"
+    if recipient.kind == "opdc":
+        return "เรียน เลขาธิการ ก.พ.ร."
+    if recipient.kind == "supervisor":
+        return f"เรียน ผู้บังคับบัญชาของ{name}"
+    raise ValueError(f"unknown recipient kind {recipient.kind!r}")
+
+
+def salutation_en(recipient: Recipient) -> str:
+    """The English salutation line (``Dear …,``) for a recipient."""
+    name = (recipient.name_en or "").strip()
+    if recipient.kind == "province":
+        name = name.removesuffix(" Province")
+        return f"Dear Governor of {name} Province," if name else "Dear Provincial Governor,"
+    if recipient.kind == "group":
+        name = name.removeprefix("Provincial Group ").removesuffix(" Provincial Group")
+        return (
+            f"Dear Governor in charge of the {name} Provincial Group,"
+            if name
+            else "Dear Governor in charge of the Provincial Group,"
+        )
+    if recipient.kind == "agency":
+        return f"Dear Head of {name}," if name else "Dear Head of Agency,"
+    if recipient.kind == "opdc":
+        return "Dear Secretary-General of the OPDC,"
+    if recipient.kind == "supervisor":
+        return f"Dear Supervisor of {name}," if name else "Dear Supervisor,"
+    raise ValueError(f"unknown recipient kind {recipient.kind!r}")
+
+
+def _values(ctx: MailContext, subject: str) -> dict[str, Any]:
+    """The template context: only the values that are set, plus derived strings."""
+    raw: dict[str, Any] = {
+        "kind": ctx.kind,
+        "subject": subject,
+        "cycle_id": ctx.cycle_id,
+        "cycle_name_th": ctx.cycle_name_th,
+        "salutation_th": salutation_th(ctx.recipient),
+        "salutation_en": salutation_en(ctx.recipient),
+        "recipient": ctx.recipient,
+        "organisation_id": ctx.organisation_id,
+        "organisation_name_th": ctx.organisation_name_th,
+        "milestone_id": ctx.milestone_id,
+        "title_th": ctx.milestone_title_th,
+        "title_en": ctx.milestone_title_en or ctx.milestone_id,
+        "offset_days": ctx.offset_days,
+        "late_business_days": ctx.late_business_days,
+        "pending": list(ctx.pending),
+        "digest_of": ctx.digest_of,
+        "alert_key": ctx.alert_key,
+        "alert_reason": ctx.alert_reason,
+    }
+    topic_th, _, topic_en = subject.partition(" / ")
+    raw["topic_th"] = topic_th.partition("] ")[2]
+    raw["topic_en"] = topic_en
+    if ctx.offset_days is not None:
+        of = ctx.digest_of if ctx.kind == "digest" else ctx.kind
+        if of == "reminder":
+            raw["when_th"], raw["when_en"] = (
+                _days_left_th(ctx.offset_days),
+                _days_left_en(ctx.offset_days),
+            )
+        elif of in ("overdue", "escalation"):
+            raw["when_th"], raw["when_en"] = (
+                _days_over_th(ctx.offset_days),
+                _days_over_en(ctx.offset_days),
+            )
+    if ctx.due is not None:
+        raw["due_th"] = thai_date(ctx.due)
+        raw["due_en"] = english_date(ctx.due)
+    if ctx.event_at is not None:
+        if ctx.event_at.tzinfo is None:
+            raise ValueError("event_at must be an aware datetime")
+        local = ctx.event_at.astimezone(BANGKOK)
+        raw["event_date_th"] = thai_date(local.date())
+        raw["event_date_en"] = english_date(local.date())
+        raw["event_time_th"] = local.strftime("%H.%M")
+        raw["event_time_en"] = local.strftime("%H:%M")
+    return {key: value for key, value in raw.items() if value is not None}
+
+
+def render_mail(ctx: MailContext) -> RenderedMail:
+    """Render the subject, text and HTML of one letter.
+
+    Raises ``jinja2.UndefinedError`` when a template needs a value the context left unset, and
+    ``ValueError`` for an unknown kind or recipient kind.
+    """
+    if ctx.kind not in KINDS:
+        raise ValueError(f"unknown mail kind {ctx.kind!r}; expected one of {', '.join(KINDS)}")
+    subject = subject_for(
+        ctx.kind,
+        cycle_id=ctx.cycle_id,
+        milestone_id=ctx.milestone_id,
+        milestone_title_th=ctx.milestone_title_th,
+        milestone_title_en=ctx.milestone_title_en,
+        due=ctx.due,
+        offset_days=ctx.offset_days,
+        digest_of=ctx.digest_of,
+    )
+    values = _values(ctx, subject)
+    env = environment()
+    name = f"mail/{ctx.kind}"
+    text = env.get_template(f"{name}.txt.j2").render(values)
+    html = env.get_template(f"{name}.html.j2").render(values)
+    return RenderedMail(template=name, version=TEMPLATE_VERSION, subject=subject, text=text, html=html)

@@ -1,0 +1,115 @@
+"""The groups and organisations of a cycle file: the parties to the agreements."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from workflow.config.checker import AGENCY_ID, ID_PATTERN, Checker, province_codes
+from workflow.config.lines import Path
+from workflow.config.model import Group, Organisation
+
+
+def read_organisations(c: Checker, doc: dict[str, Any]) -> tuple[Organisation, ...] | None:
+    """The [[organisations]]: provinces (ISO 3166-2:TH codes) and agencies."""
+    items = c.array(doc, "organisations", ())
+    if items is None:
+        return () if "organisations" not in doc else None
+    keys = ("id", "kind", "name_th", "name_en", "email", "supervisor_email")
+    required = ("id", "kind", "name_th", "email", "supervisor_email")
+    out: list[Organisation] = []
+    codes = province_codes()
+    for index, item in enumerate(items):
+        path: Path = ("organisations", index)
+        table = c.table(item, path, keys, required)
+        if table is None:
+            continue
+        ident, kind = c.string(table, "id", path), c.string(table, "kind", path)
+        if kind is not None and kind not in ("province", "agency"):
+            c.problem(
+                (*path, "kind"),
+                f"organisations[{index}].kind must be province or agency, not {kind!r}",
+            )
+            kind = None
+        if ident is not None and kind == "province" and ident not in codes:
+            c.problem((*path, "id"), f"unknown province code {ident!r} (not an ISO 3166-2:TH code)")
+        if ident is not None and kind == "agency" and not AGENCY_ID.match(ident):
+            c.problem((*path, "id"), f"agency id {ident!r} may use only A-Z a-z 0-9 -")
+        name_th = c.string(table, "name_th", path)
+        email = c.email(table, "email", path)
+        supervisor = c.email(table, "supervisor_email", path)
+        name_en = c.string(table, "name_en", path, required=False)
+        if ident and kind and name_th and email and supervisor:
+            out.append(Organisation(ident, kind, name_th, name_en, email, supervisor, None))
+    return tuple(out)
+
+
+def read_groups(
+    c: Checker, doc: dict[str, Any], organisations: tuple[Organisation, ...] | None
+) -> tuple[tuple[Group, ...] | None, tuple[Organisation, ...] | None]:
+    """The groups, and the organisations with each province's group filled in."""
+    items = c.array(doc, "groups", ())
+    if items is None:
+        items = [] if "groups" not in doc else None
+    if items is None:
+        return None, organisations
+    keys = ("id", "name_th", "name_en", "email", "supervisor_email", "provinces")
+    provinces = {o.id: index for index, o in enumerate(organisations or ()) if o.kind == "province"}
+    member_of: dict[str, str] = {}
+    out: list[Group] = []
+    for index, item in enumerate(items):
+        path: Path = ("groups", index)
+        table = c.table(item, path, keys, [k for k in keys if k != "name_en"])
+        if table is None:
+            continue
+        ident = c.string(table, "id", path)
+        if ident is not None and not ID_PATTERN.match(ident):
+            c.problem((*path, "id"), f"group id {ident!r} may use only A-Z a-z 0-9 _ -")
+        members = c.strings(table, "provinces", path) or []
+        for position, code in enumerate(members):
+            where: Path = (*path, "provinces", position)
+            if code not in province_codes():
+                c.problem(where, f"unknown province code {code!r} in group {ident}")
+            elif organisations is not None and code not in provinces:
+                c.problem(
+                    where,
+                    f"group {ident} lists {code}, which is not a province organisation "
+                    "of this file",
+                )
+            elif code in member_of:
+                c.problem(where, f"province {code} is in two groups: {member_of[code]} and {ident}")
+            else:
+                member_of[code] = ident or "?"
+        name_th = c.string(table, "name_th", path)
+        email, supervisor = (
+            c.email(table, "email", path),
+            c.email(table, "supervisor_email", path),
+        )
+        name_en = c.string(table, "name_en", path, required=False)
+        if ident and name_th and email and supervisor:
+            out.append(Group(ident, name_th, name_en, email, supervisor, tuple(members)))
+    if organisations is None:
+        return tuple(out), None
+    for code, index in provinces.items():
+        if code not in member_of:
+            c.problem(("organisations", index, "id"), f"province {code} is in no group")
+    placed = [
+        Organisation(
+            o.id, o.kind, o.name_th, o.name_en, o.email, o.supervisor_email, member_of.get(o.id)
+        )
+        for o in organisations
+    ]
+    return tuple(out), tuple(placed)
+
+
+def check_unique_ids(c: Checker, doc: dict[str, Any]) -> None:
+    """Ids are unique across groups and organisations."""
+    seen: dict[str, str] = {}
+    for section in ("groups", "organisations"):
+        for index, item in enumerate(doc.get(section) or []):
+            ident = item.get("id") if isinstance(item, dict) else None
+            if not isinstance(ident, str):
+                continue
+            if ident in seen:
+                c.problem((section, index, "id"), f"duplicate id {ident!r} (also {seen[ident]})")
+            else:
+                seen[ident] = f"{section}[{index}]"
