@@ -276,4 +276,6 @@ def render_mail(ctx: MailContext) -> RenderedMail:
     name = f"mail/{ctx.kind}"
     text = env.get_template(f"{name}.txt.j2").render(values)
     html = env.get_template(f"{name}.html.j2").render(values)
-    return RenderedMail(template=name, version=TEMPLATE_VERSION, subject=subject, text=text, html=html)
+    return RenderedMail(
+        template=name, version=TEMPLATE_VERSION, subject=subject, text=text, html=html
+    )

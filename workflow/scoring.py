@@ -250,13 +250,13 @@ def compute_score_card(
     steps: list[str] = []
     if per_day is None:
         penalty: Decimal | None = q4(Decimal(0))
-        steps.append("penalty: the cycle penalises no milestone -> 0.0000")
+        penalty_step = "penalty: the cycle penalises no milestone -> 0.0000"
     elif late_business_days is None:
         penalty = None
-        steps.append("penalty: unknown until the penalised milestone arrives or is waived")
+        penalty_step = "penalty: unknown until the penalised milestone arrives or is waived"
     else:
         penalty = late_penalty(late_business_days, per_day)
-        steps.append(
+        penalty_step = (
             f"penalty: {late_business_days} business days x {fmt(per_day)} = {fmt(penalty)}"
         )
 
@@ -292,6 +292,7 @@ def compute_score_card(
             total = composite(all_scored)
             steps.append(f"composite: {_weighted_text(all_scored, total)}")
 
+    steps.append(penalty_step)
     final: Decimal | None = None
     if total is not None and penalty is not None:
         final = q4(total - penalty)
