@@ -164,7 +164,8 @@ class SmtpMailer:
                     try:
                         await client.connect()
                     except Exception as exc:
-                        error = f"cannot connect to {self.host}:{self.port}: {_describe(exc)}"
+                        where = f"{self.host}:{self.port}"
+                        error = f"SMTP session with {where} failed: {_describe(exc)}"
                         connect_errors.append(error)
                         results[index] = SendResult(mail.key, SendStatus.TEMPORARY, error)
                         return

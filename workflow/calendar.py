@@ -34,9 +34,7 @@ class BusinessCalendar:
     """``holidays`` (categories public + government) with scoped additions and removals."""
 
     def __init__(self, config: CalendarConfig) -> None:
-        self._base = holidays.country_holidays(
-            config.holidays, categories=("public", "government")
-        )
+        self._base = holidays.country_holidays(config.holidays, categories=("public", "government"))
         self._added: dict[dt.date, set[str] | None] = defaultdict(set)
         self._removed: dict[dt.date, set[str] | None] = defaultdict(set)
         for table, changes in ((self._added, config.add), (self._removed, config.remove)):

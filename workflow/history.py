@@ -46,7 +46,7 @@ def entry_hash(prev_hash: str, entry: Mapping[str, Any]) -> str:
     return hashlib.sha256(f"{prev_hash}\n{payload}".encode()).hexdigest()
 
 
-def printed(row: Mapping[str, Any]) -> dict[str, Any]:
+def printed(row: Mapping[Any, Any]) -> dict[str, Any]:
     """A history row as ``history --json`` prints it."""
     return {
         "seq": row["seq"],
@@ -154,4 +154,6 @@ def entry_count(conn: Connection) -> int:
 def require_valid(verification: Verification) -> None:
     """Raise ``IntegrityFailure`` (exit 6) unless the chain verified."""
     if not verification.ok:
-        raise IntegrityFailure(f"history chain broken at seq {verification.first_bad}: {verification.reason}")
+        raise IntegrityFailure(
+            f"history chain broken at seq {verification.first_bad}: {verification.reason}"
+        )

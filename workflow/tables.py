@@ -149,6 +149,7 @@ class OutboxRow(SQLModel, table=True):
     agreement: str | None = None
     milestone: str | None = None
     kind: str
+    notice: str | None = None
     recipient: str
     recipient_kind: str
     subject: str

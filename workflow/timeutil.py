@@ -14,6 +14,7 @@ from pythainlp.util import thai_strftime
 BANGKOK = ZoneInfo("Asia/Bangkok")
 DAY_SECONDS = 86_400
 
+
 class TimeFormatError(ValueError):
     """A time or date string that is not ISO 8601."""
 

@@ -316,3 +316,18 @@ class _Reader:
 
 def _or(value: int | None, default: int) -> int:
     return default if value is None else value
+
+
+def cycle_settings(document: dict[str, Any]) -> Cycle:
+    """A stored (already valid) document as a ``Cycle`` without its parties.
+
+    The engine reads organisations from the database; this gives it the calendar, rules,
+    scoring and milestones without re-reading 100,000 organisations on every command.
+    """
+    slim = {key: value for key, value in document.items() if key not in ("groups", "organisations")}
+    checker = Checker()
+    cycle = _Reader(checker, slim).cycle()
+    if cycle is None:
+        problems = "; ".join(message for _, message in checker.problems)
+        raise BadInput(f"the stored cycle no longer validates: {problems}")
+    return cycle

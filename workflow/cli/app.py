@@ -1,0 +1,128 @@
+"""The typer application, its global options, output helpers and the error boundary.
+
+No traceback ever reaches the user: every ``RubrongError`` becomes one line on stderr and its
+exit code; usage errors exit 2; anything unexpected is reported in one line with exit 1.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from dataclasses import dataclass
+from typing import Annotated, Any
+
+import click
+import typer
+
+from workflow.clock import Clock, SystemClock
+from workflow.errors import BadInput, RubrongError
+from workflow.store import DEFAULT_URL, Database
+from workflow.timeutil import TimeFormatError, parse_instant
+
+app = typer.Typer(
+    name="rubrong",
+    help="rubrong: the workflow engine for provincial performance agreements (คำรับรองฯ).",
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    no_args_is_help=True,
+)
+
+
+@dataclass
+class Settings:
+    """Global options, shared by every command."""
+
+    db_url: str
+    smtp_url: str | None
+    cycle: str | None
+    clock: Clock
+
+    def database(self, create: bool = True) -> Database:
+        """The database, with its schema created when missing."""
+        db = Database(self.db_url)
+        if create:
+            db.create_schema()
+        return db
+
+
+@app.callback()
+def global_options(
+    ctx: typer.Context,
+    db: Annotated[
+        str | None, typer.Option("--db", help="SQLAlchemy URL (env RUBRONG_DB)", show_default=False)
+    ] = None,
+    smtp: Annotated[
+        str | None,
+        typer.Option("--smtp", help="SMTP URL (env RUBRONG_SMTP_URL); unset: Maildir ./mail/"),
+    ] = None,
+    cycle: Annotated[
+        str | None, typer.Option("--cycle", help="cycle id (default: latest loaded)")
+    ] = None,
+) -> None:
+    """Global options come before the command."""
+    ctx.obj = Settings(
+        db_url=db or os.environ.get("RUBRONG_DB") or DEFAULT_URL,
+        smtp_url=smtp or os.environ.get("RUBRONG_SMTP_URL") or None,
+        cycle=cycle,
+        clock=SystemClock(),
+    )
+
+
+def settings(ctx: typer.Context, cycle: str | None = None) -> Settings:
+    """The global settings, with a command-level ``--cycle`` taking precedence."""
+    obj: Settings = ctx.obj
+    if cycle is not None:
+        obj.cycle = cycle
+    return obj
+
+
+CycleOption = Annotated[
+    str | None, typer.Option("--cycle", help="cycle id (default: latest loaded)")
+]
+JsonOption = Annotated[bool, typer.Option("--json", help="print one JSON document")]
+
+
+def print_json(value: Any) -> None:
+    """Print one JSON document on stdout."""
+    sys.stdout.write(json.dumps(value, ensure_ascii=False, indent=2) + "\n")
+
+
+def parse_time_option(value: str | None, option: str) -> int | None:
+    """An ISO 8601 option value as an instant; exit 2 when malformed."""
+    if value is None:
+        return None
+    try:
+        return parse_instant(value)
+    except TimeFormatError as exc:
+        raise BadInput(f"{option}: {exc}") from exc
+
+
+def fail(message: str, code: int) -> None:
+    """One line on stderr."""
+    sys.stderr.write(f"rubrong: {message}\n")
+    sys.stderr.flush()
+    raise SystemExit(code)
+
+
+def main(argv: list[str] | None = None) -> None:
+    """The console entry point: runs the app behind the error boundary."""
+    command = typer.main.get_command(app)
+    try:
+        command.main(args=argv, prog_name="rubrong", standalone_mode=False)
+    except RubrongError as exc:
+        fail(exc.message, exc.exit_code)
+    except click.exceptions.Exit as exc:
+        raise SystemExit(exc.exit_code) from None
+    except click.exceptions.Abort:
+        fail("aborted", 1)
+    except click.UsageError as exc:
+        fail(exc.format_message(), 2)
+    except click.ClickException as exc:
+        fail(exc.format_message(), exc.exit_code)
+    except KeyboardInterrupt:
+        fail("interrupted", 130)
+    except BrokenPipeError:
+        raise SystemExit(0) from None
+    except Exception as exc:  # the last line of defence: never a traceback
+        fail(f"internal error: {type(exc).__name__}: {exc}", 1)

@@ -1,0 +1,206 @@
+"""Read commands (every one takes --json): status, milestones, history, verify, score, report."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from workflow.cli.app import CycleOption, JsonOption, app, parse_time_option, print_json, settings
+from workflow.errors import BadInput
+from workflow.history import require_valid, verify
+from workflow.report import to_csv, to_json, to_xlsx
+from workflow.reporting import report_rows
+from workflow.repository import get_agreement, get_cycle
+from workflow.scores import agreement_score
+from workflow.views import history_rows, milestone_rows, status_rows
+
+console = Console(highlight=False)
+
+
+def _table(title: str, columns: list[str], rows: list[list[Any]]) -> None:
+    table = Table(title=title, show_lines=False)
+    for column in columns:
+        table.add_column(column)
+    for row in rows:
+        table.add_row(*("" if value is None else str(value) for value in row))
+    console.print(table)
+
+
+@app.command()
+def status(
+    ctx: typer.Context,
+    agreements: Annotated[list[str] | None, typer.Argument(help="organisation ids")] = None,
+    cycle: CycleOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Each agreement's state, next due deliverable and overdue milestones."""
+    options = settings(ctx, cycle)
+    with options.database().read() as conn:
+        rows = status_rows(conn, options.cycle, agreements or None)
+    if as_json:
+        print_json(rows)
+        return
+    _table(
+        "status",
+        ["agreement", "kind", "name", "state", "next due", "overdue"],
+        [
+            [
+                r["agreement"],
+                r["kind"],
+                r["name_th"],
+                r["state"],
+                f"{r['next_due']['milestone']} {r['next_due']['due']}" if r["next_due"] else "",
+                ", ".join(r["overdue"]),
+            ]
+            for r in rows
+        ],
+    )
+
+
+@app.command()
+def milestones(
+    ctx: typer.Context,
+    agreements: Annotated[list[str] | None, typer.Argument(help="organisation ids")] = None,
+    cycle: CycleOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Every agreement × milestone that concerns it, with status and late days."""
+    options = settings(ctx, cycle)
+    with options.database().read() as conn:
+        rows = milestone_rows(conn, options.cycle, agreements or None)
+    if as_json:
+        print_json(rows)
+        return
+    _table(
+        "milestones",
+        ["agreement", "milestone", "kind", "actor", "due", "status", "met at", "late days"],
+        [
+            [
+                r["agreement"],
+                r["milestone"],
+                r["kind"],
+                r["actor"],
+                r["due"],
+                r["status"],
+                r["met_at"],
+                r["late_business_days"],
+            ]
+            for r in rows
+        ],
+    )
+
+
+@app.command()
+def history(
+    ctx: typer.Context,
+    agreement: Annotated[str | None, typer.Argument(help="organisation id (default: all)")] = None,
+    as_of: Annotated[
+        str | None, typer.Option("--as-of", help="what was recorded by this time")
+    ] = None,
+    cycle: CycleOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """History entries in seq order (optionally one agreement's, optionally as of a time)."""
+    options = settings(ctx, cycle)
+    instant = parse_time_option(as_of, "--as-of")
+    with options.database().read() as conn:
+        rows = history_rows(conn, options.cycle, agreement, instant)
+    if as_json:
+        print_json(rows)
+        return
+    _table(
+        "history",
+        ["seq", "agreement", "kind", "event", "from", "to", "actor", "at", "recorded"],
+        [
+            [
+                r["seq"],
+                r["agreement"],
+                r["kind"],
+                r["event"],
+                r["from"],
+                r["to"],
+                r["actor"],
+                r["at"],
+                r["recorded_at"],
+            ]
+            for r in rows
+        ],
+    )
+
+
+@app.command(name="verify")
+def verify_command(
+    ctx: typer.Context,
+    head: Annotated[
+        str | None, typer.Option("--head", help="the hash the chain must end at")
+    ] = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Recompute the history hash chain; exit 6 naming the first bad entry."""
+    options = settings(ctx)
+    with options.database().read() as conn:
+        result = verify(conn, head)
+    if as_json:
+        print_json(result.as_json())
+    else:
+        state = "ok" if result.ok else f"BROKEN at seq {result.first_bad}: {result.reason}"
+        sys.stdout.write(f"{state}; {result.entries} entries verified; head {result.head}\n")
+    require_valid(result)
+
+
+@app.command()
+def score(
+    ctx: typer.Context,
+    agreement: Annotated[str, typer.Argument(help="organisation id")],
+    cycle: CycleOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """An agreement's score, every step shown so anyone can recompute it."""
+    options = settings(ctx, cycle)
+    with options.database().read() as conn:
+        stored = get_cycle(conn, options.cycle)
+        card = agreement_score(conn, stored, get_agreement(conn, stored.id, agreement))
+    if as_json:
+        print_json(card)
+        return
+    for step in card.get("steps", []):
+        sys.stdout.write(f"{step}\n")
+    sys.stdout.write(
+        f"{agreement}: composite {card['composite']} − penalty {card['penalty']} = final "
+        f"{card['final']} (tier {card['tier']})\n"
+    )
+
+
+@app.command()
+def report(
+    ctx: typer.Context,
+    fmt: Annotated[str, typer.Option("--format", help="csv | json | xlsx")] = "csv",
+    output: Annotated[
+        Path | None, typer.Option("--output", "-o", help="file (xlsx needs one)")
+    ] = None,
+    cycle: CycleOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Every agreement ranked by final score (csv, json or xlsx)."""
+    options = settings(ctx, cycle)
+    if as_json:
+        fmt = "json"
+    if fmt not in ("csv", "json", "xlsx"):
+        raise BadInput(f"unknown report format {fmt!r} (csv, json, xlsx)")
+    with options.database().read() as conn:
+        rows = report_rows(conn, options.cycle)
+    if fmt == "xlsx":
+        target = output or Path("report.xlsx")
+        to_xlsx(rows, target)
+        sys.stderr.write(f"wrote {target}\n")
+        return
+    body = to_csv(rows) if fmt == "csv" else to_json(rows)
+    if output is not None:
+        output.write_text(body, encoding="utf-8")
+    else:
+        sys.stdout.write(body if body.endswith("\n") else body + "\n")

@@ -1,0 +1,3 @@
+"""Service commands: tick, outbox (list and resend)."""
+
+from __future__ import annotations

@@ -1,0 +1,291 @@
+"""Firing one event: checks in CONTRACT.md's order, then one all-or-nothing transaction.
+
+Order of checks: usage and unknown names (2) → authorisation (4) → an effective time before
+the agreement's last event (2) → state and guards (3) → data (2). The write is optimistic:
+the agreement row is read without a lock, and the UPDATE only matches the version that was
+read; if someone else got there first nothing is written and the caller gets exit 5.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import Connection, insert, update
+
+from notifications.outbox import NOTICE_KINDS, Notification, enqueue, outbox_key, skip_pending
+from notifications.render import subject_for
+from states.machine import EVENTS, GuardContext, apply_event
+from workflow.clock import Clock
+from workflow.config.model import CHANGE_CUTOFF_ID, Milestone
+from workflow.errors import BadInput, ConcurrentChange, NotAuthorised
+from workflow.event_data import Effects, interpret
+from workflow.history import NewEntry, append
+from workflow.kpis import off_list, parse_kpi_set
+from workflow.repository import (
+    AGREEMENTS,
+    STATUSES,
+    Agreement,
+    Status,
+    StoredCycle,
+    get_agreement,
+    get_cycle,
+    statuses,
+)
+from workflow.roles import authorise, parse_role
+from workflow.scores import agreement_score
+from workflow.security import record_refusal
+from workflow.store import Database
+from workflow.tables import KpiVersionRow
+from workflow.timeutil import (
+    DAY_SECONDS,
+    bangkok_date,
+    deadline_instant,
+    format_instant,
+    thai_date,
+)
+
+KPI_VERSIONS = KpiVersionRow.__table__  # type: ignore[attr-defined]
+
+
+@dataclass(frozen=True)
+class FireRequest:
+    """One event as a user asked for it."""
+
+    agreement: str
+    event: str
+    role: str
+    at: int | None = None
+    data: dict[str, Any] | None = None
+    cycle: str | None = None
+
+
+def fire(db: Database, clock: Clock, request: FireRequest) -> Agreement:
+    """Apply one event and return the agreement as it now stands."""
+    role = parse_role(request.role)
+    if request.event not in EVENTS:
+        raise BadInput(f"unknown event {request.event!r} (events: {', '.join(EVENTS)})")
+    with db.read() as conn:
+        cycle = get_cycle(conn, request.cycle)
+        agreement = get_agreement(conn, cycle.id, request.agreement)
+        current = statuses(conn, agreement.pk)
+    try:
+        authorise(role, request.event, agreement.org_id, agreement.kind)
+    except NotAuthorised as refusal:
+        record_refusal(db, clock, str(role), agreement.org_id, f"fire {request.event}", refusal)
+        raise
+    now = clock.now()
+    at = now if request.at is None else request.at
+    if agreement.last_event_at is not None and at < agreement.last_event_at:
+        raise BadInput(
+            f"effective time {format_instant(at)} is before the agreement's last event "
+            f"({format_instant(agreement.last_event_at)})"
+        )
+    data = request.data or {}
+    ctx = _guard_context(request.event, at, data, agreement, cycle, current)
+    new_state = apply_event(request.event, agreement.state, ctx)
+    effects = interpret(request.event, data, agreement, cycle.settings, agreement.state)
+    with db.write() as conn:
+        _write(
+            conn,
+            db,
+            cycle,
+            agreement,
+            current,
+            request.event,
+            new_state,
+            effects,
+            role,
+            at,
+            now,
+            data,
+        )
+        return get_agreement(conn, cycle.id, agreement.org_id)
+
+
+def _guard_context(
+    event: str,
+    at: int,
+    data: dict[str, Any],
+    agreement: Agreement,
+    cycle: StoredCycle,
+    current: dict[str, Status],
+) -> GuardContext:
+    settings = cycle.settings
+    ctx = GuardContext(at=at)
+    if agreement.kpis and event in ("agree", "start_negotiation"):
+        kpis = parse_kpi_set({"kpis": agreement.kpis}, settings.scoring)
+        ctx.off_list_kpis = off_list(kpis, settings.scoring)
+    cutoff = settings.milestone(CHANGE_CUTOFF_ID)
+    if cutoff is not None and cutoff.due is not None:
+        ctx.change_cutoff = deadline_instant(cutoff.due)
+        ctx.change_cutoff_label = f"{cutoff.due.isoformat()} ({thai_date(cutoff.due)})"
+    ctx.change_open = agreement.change_request is not None
+    ctx.published = agreement.published
+    sar12 = _sar12(settings.milestones)
+    ctx.sar12_waived = (
+        sar12 is not None and getattr(current.get(sar12.id), "status", "") == "waived"
+    )
+    target = data.get("milestone") if event == "waive" else None
+    if isinstance(target, str) and target in current:
+        ctx.waive_target = target
+        ctx.waive_target_status = current[target].status
+    return ctx
+
+
+def _sar12(milestones: tuple[Milestone, ...]) -> Milestone | None:
+    """The final self-assessment report: the deliverable met by ``submit_sar12``."""
+    return next((m for m in milestones if m.event == "submit_sar12"), None)
+
+
+def _write(
+    conn: Connection,
+    db: Database,
+    cycle: StoredCycle,
+    agreement: Agreement,
+    current: dict[str, Status],
+    event: str,
+    new_state: str,
+    effects: Effects,
+    role: Any,
+    at: int,
+    now: int,
+    data: dict[str, Any],
+) -> None:
+    values: dict[str, Any] = {
+        "state": new_state,
+        "version": agreement.version + 1,
+        "last_event_at": at,
+    }
+    for column, value in effects.updates.items():
+        is_json = column in ("change_request", "results")
+        values[column] = (
+            json.dumps(value, ensure_ascii=False) if is_json and value is not None else value
+        )
+    if effects.new_kpis is not None:
+        values["kpis"] = json.dumps(effects.new_kpis, ensure_ascii=False)
+        values["kpi_version"] = agreement.kpi_version + 1
+    if event == "allocate_incentive":
+        values["tier"] = agreement_score(conn, cycle, agreement).get("tier")
+    result = conn.execute(
+        update(AGREEMENTS)
+        .where(AGREEMENTS.c.pk == agreement.pk, AGREEMENTS.c.version == agreement.version)
+        .values(**values)
+    )
+    if result.rowcount != 1:
+        raise ConcurrentChange(
+            f"{agreement.org_id} was changed by someone else at the same time; nothing was written"
+        )
+    _meet_deliverables(conn, cycle, agreement, current, event, at, now)
+    if effects.waive is not None:
+        _waive(conn, cycle, agreement, effects.waive)
+    db.lock_chain(conn)
+    (seq,) = append(
+        conn,
+        [
+            NewEntry(
+                cycle=cycle.id,
+                agreement=agreement.org_id,
+                kind="event",
+                event=event,
+                from_state=agreement.state,
+                to_state=new_state,
+                actor=str(role),
+                at=at,
+                recorded_at=now,
+                data=data,
+            )
+        ],
+    )
+    if effects.new_kpis is not None:
+        conn.execute(
+            insert(KPI_VERSIONS).values(
+                agreement_pk=agreement.pk,
+                version=agreement.kpi_version + 1,
+                kpis=json.dumps(effects.new_kpis, ensure_ascii=False),
+                source_event=event,
+                history_seq=seq,
+            )
+        )
+
+
+def _meet_deliverables(
+    conn: Connection,
+    cycle: StoredCycle,
+    agreement: Agreement,
+    current: dict[str, Status],
+    event: str,
+    at: int,
+    now: int,
+) -> None:
+    """Deliverables met by this event turn ``met`` or ``late``; their notices stop; receipts go."""
+    settings = cycle.settings
+    for milestone in settings.milestones:
+        status = current.get(milestone.id)
+        if milestone.event != event or status is None or status.status not in ("pending", "missed"):
+            continue
+        late_days: int | None = 0
+        new_status = "met"
+        if milestone.due is not None and at >= deadline_instant(milestone.due):
+            new_status = "late"
+            late_days = cycle.calendar.late_business_days(
+                milestone.due, bangkok_date(at), settings.calendar.receiver_scope
+            )
+        conn.execute(
+            update(STATUSES)
+            .where(STATUSES.c.agreement_pk == agreement.pk, STATUSES.c.milestone_id == milestone.id)
+            .values(status=new_status, met_at=at, late_business_days=late_days)
+        )
+        skip_pending(conn, cycle.id, milestone.id, NOTICE_KINDS, agreement.org_id)
+        if milestone.actor == "organisation":
+            _enqueue_receipt(conn, cycle, agreement, milestone, at, now, late_days)
+
+
+def _enqueue_receipt(
+    conn: Connection,
+    cycle: StoredCycle,
+    agreement: Agreement,
+    milestone: Milestone,
+    at: int,
+    now: int,
+    late_days: int | None,
+) -> None:
+    due = milestone.due.isoformat() if milestone.due else None
+    too_old = now - at > cycle.settings.notifications.catch_up_days * DAY_SECONDS
+    subject = subject_for(
+        "receipt",
+        cycle_id=cycle.id,
+        milestone_id=milestone.id,
+        milestone_title_th=milestone.title_th,
+        milestone_title_en=milestone.title_en,
+        due=milestone.due,
+        offset_days=None,
+    )
+    enqueue(
+        conn,
+        Notification(
+            key=outbox_key(cycle.id, agreement.org_id, milestone.id, due, "receipt", 0),
+            cycle=cycle.id,
+            agreement=agreement.org_id,
+            milestone=milestone.id,
+            kind="receipt",
+            notice=None,
+            recipient=agreement.email,
+            recipient_kind=agreement.kind,
+            subject=subject,
+            send_at=at,
+            status="skipped" if too_old else "pending",
+            context={"event_at": at, "late_business_days": late_days},
+        ),
+        now,
+    )
+
+
+def _waive(conn: Connection, cycle: StoredCycle, agreement: Agreement, milestone_id: str) -> None:
+    conn.execute(
+        update(STATUSES)
+        .where(STATUSES.c.agreement_pk == agreement.pk, STATUSES.c.milestone_id == milestone_id)
+        .values(status="waived", late_business_days=None)
+    )
+    skip_pending(conn, cycle.id, milestone_id, NOTICE_KINDS, agreement.org_id)
