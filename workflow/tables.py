@@ -164,6 +164,8 @@ class OutboxRow(SQLModel, table=True):
     context: str = Field(default="{}", sa_column=Column(Text, nullable=False))
     created_at: int = Field(sa_column=Column(BigInteger, nullable=False))
     sent_at: int | None = Field(default=None, sa_column=Column(BigInteger))
+    lease_until: int | None = Field(default=None, sa_column=Column(BigInteger))
+    leased_by: str | None = None
 
 
 class TimerRow(SQLModel, table=True):

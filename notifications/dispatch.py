@@ -1,0 +1,260 @@
+"""Sending what the outbox holds: claim due rows, render, send, record the outcome.
+
+Rows are claimed with a short lease (``FOR UPDATE SKIP LOCKED`` on PostgreSQL, the writer lock
+on SQLite) so that several dispatchers never send the same row at once. A row the server did
+not take stays ``pending`` and is retried with backoff (1 minute doubling to 1 hour, on the
+same clock as the tick); after ``max_attempts`` or a permanent (5xx) refusal it is ``failed``
+and one ``alert`` goes to the OPDC address.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import datetime as dt
+import json
+import os
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import Connection, select, text, update
+
+from notifications.ics import deadline_ics
+from notifications.mailers import Mailer, SendResult, SendStatus
+from notifications.message import OutgoingMail
+from notifications.outbox import OUTBOX, Notification, enqueue
+from notifications.render import MailContext, Recipient, render_mail, subject_for
+from workflow.errors import BadInput, NotAllowed
+from workflow.repository import ORGANISATIONS, StoredCycle, get_cycle
+from workflow.store import Database
+from workflow.timeutil import BANGKOK, to_bangkok
+
+LEASE_SECONDS = 120
+BATCH = 200
+ICS_NOTICES = ("reminder", "overdue")
+
+
+@dataclass
+class DispatchReport:
+    """What one dispatch run did."""
+
+    sent: int = 0
+    retrying: int = 0
+    failed: list[str] = field(default_factory=list)
+
+
+def backoff(attempts: int) -> int:
+    """Seconds before retry number ``attempts``: 1 minute doubling, at most 1 hour."""
+    return int(min(60 * 2 ** max(attempts - 1, 0), 3600))
+
+
+def dispatch(
+    db: Database, mailer: Mailer, now: int, *, sender: str | None = None
+) -> DispatchReport:
+    """Send every pending row due at ``now`` (virtual or real); return what happened."""
+    report = DispatchReport()
+    cycles: dict[str, StoredCycle] = {}
+    worker = f"{os.getpid()}-{id(mailer)}"
+    while True:
+        with db.write() as conn:
+            rows = _claim(conn, db, now, worker)
+            for cycle_id in {row["cycle_id"] for row in rows} - set(cycles):
+                cycles[cycle_id] = get_cycle(conn, cycle_id)
+            mails = [_outgoing(conn, cycles[row["cycle_id"]], row, now, sender) for row in rows]
+        if not rows:
+            return report
+        results = asyncio.run(mailer.send_batch(mails))
+        with db.write() as conn:
+            for row, result in zip(rows, results, strict=True):
+                _record(conn, cycles[row["cycle_id"]], row, result, now, report)
+        if len(rows) < BATCH:
+            return report
+
+
+def _claim(conn: Connection, db: Database, now: int, worker: str) -> list[dict[str, Any]]:
+    wall = int(time.time())
+    lock = "" if db.is_sqlite else "FOR UPDATE SKIP LOCKED"
+    keys = [
+        row.key
+        for row in conn.execute(
+            text(
+                "SELECT key FROM outbox WHERE status = 'pending' AND next_attempt_at <= :now "
+                "AND (lease_until IS NULL OR lease_until < :wall) "
+                f"ORDER BY next_attempt_at, key LIMIT :limit {lock}"
+            ),
+            {"now": now, "wall": wall, "limit": BATCH},
+        )
+    ]
+    if not keys:
+        return []
+    conn.execute(
+        update(OUTBOX)
+        .where(OUTBOX.c.key.in_(keys))
+        .values(lease_until=wall + LEASE_SECONDS, leased_by=worker)
+    )
+    return [
+        dict(row._mapping)
+        for row in conn.execute(select(OUTBOX).where(OUTBOX.c.key.in_(keys)).order_by(OUTBOX.c.key))
+    ]
+
+
+def _outgoing(
+    conn: Connection, cycle: StoredCycle, row: dict[str, Any], now: int, sender: str | None
+) -> OutgoingMail:
+    settings = cycle.settings
+    context = json.loads(row["context"])
+    milestone = settings.milestone(row["milestone"]) if row["milestone"] else None
+    org = None
+    if row["agreement"] is not None:
+        org = conn.execute(
+            select(ORGANISATIONS).where(
+                ORGANISATIONS.c.cycle_id == row["cycle_id"], ORGANISATIONS.c.id == row["agreement"]
+            )
+        ).first()
+    recipient_kind = row["recipient_kind"]
+    if recipient_kind in ("opdc",):
+        recipient = Recipient("opdc", "สำนักงาน ก.พ.ร.", "OPDC")
+    elif org is None:
+        recipient = Recipient("supervisor", "สำนักงาน ก.พ.ร.", "OPDC")
+    else:
+        recipient = Recipient(recipient_kind, org.name_th, org.name_en)
+    offset = _offset(row["key"])
+    event_at = context.get("event_at")
+    mail_context = MailContext(
+        kind=row["kind"],
+        cycle_id=cycle.id,
+        cycle_name_th=settings.name_th,
+        recipient=recipient,
+        organisation_id=org.id if org is not None else None,
+        organisation_name_th=org.name_th if org is not None else None,
+        milestone_id=milestone.id if milestone else None,
+        milestone_title_th=milestone.title_th if milestone else None,
+        milestone_title_en=milestone.title_en if milestone else None,
+        due=milestone.due if milestone else None,
+        offset_days=offset if row["kind"] != "receipt" else None,
+        event_at=to_bangkok(event_at) if event_at is not None else None,
+        late_business_days=context.get("late_business_days"),
+        pending=tuple((str(a), str(b)) for a, b in context.get("pending", [])),
+        digest_of=context.get("digest_of"),
+        alert_key=context.get("alert_key"),
+        alert_reason=context.get("alert_reason"),
+    )
+    rendered = dataclasses.replace(render_mail(mail_context), subject=row["subject"])
+    ics = None
+    if (
+        milestone is not None
+        and milestone.due is not None
+        and row["notice"] in ICS_NOTICES
+        and row["kind"] != "escalation"
+    ):
+        ics = deadline_ics(
+            uid=f"{row['key'].replace('/', '.')}@rubrong",
+            summary=f"{milestone.title_th} / {milestone.title_en or milestone.id}",
+            description=row["subject"],
+            due=milestone.due,
+            stamp=dt.datetime.fromtimestamp(now, tz=BANGKOK),
+        )
+    return OutgoingMail(
+        key=row["key"],
+        sender=sender or settings.opdc_email,
+        to=row["recipient"],
+        message_id=row["message_id"],
+        date=dt.datetime.fromtimestamp(now, tz=BANGKOK),
+        rendered=rendered,
+        ics=ics,
+    )
+
+
+def _offset(key: str) -> int | None:
+    tail = key.rsplit("/", 1)[-1]
+    return int(tail) if tail.isdigit() else None
+
+
+def _record(
+    conn: Connection,
+    cycle: StoredCycle,
+    row: dict[str, Any],
+    result: SendResult,
+    now: int,
+    report: DispatchReport,
+) -> None:
+    attempts = int(row["attempts"]) + 1
+    where = update(OUTBOX).where(OUTBOX.c.key == row["key"])
+    if result.status is SendStatus.SENT:
+        conn.execute(
+            where.values(
+                status="sent", attempts=attempts, sent_at=now, lease_until=None, last_error=None
+            )
+        )
+        report.sent += 1
+        return
+    permanent = result.status is SendStatus.PERMANENT
+    if permanent or attempts >= cycle.settings.notifications.max_attempts:
+        conn.execute(
+            where.values(
+                status="failed", attempts=attempts, last_error=result.error, lease_until=None
+            )
+        )
+        report.failed.append(row["key"])
+        if row["kind"] != "alert":
+            _alert(conn, cycle, row, result.error or "unknown error", now)
+        return
+    conn.execute(
+        where.values(
+            attempts=attempts,
+            last_error=result.error,
+            next_attempt_at=now + backoff(attempts),
+            lease_until=None,
+        )
+    )
+    report.retrying += 1
+
+
+def _alert(
+    conn: Connection, cycle: StoredCycle, row: dict[str, Any], reason: str, now: int
+) -> None:
+    """One alert to the OPDC address when a notification becomes ``failed``."""
+    enqueue(
+        conn,
+        Notification(
+            key=f"{row['key']}/alert",
+            cycle=cycle.id,
+            agreement=None,
+            milestone=row["milestone"],
+            kind="alert",
+            notice=None,
+            recipient=cycle.settings.opdc_email,
+            recipient_kind="opdc",
+            subject=subject_for(
+                "alert",
+                cycle_id=cycle.id,
+                milestone_id=None,
+                milestone_title_th=None,
+                milestone_title_en=None,
+                due=None,
+                offset_days=None,
+            ),
+            send_at=now,
+            status="pending",
+            context={"alert_key": row["key"], "alert_reason": reason},
+        ),
+        now,
+    )
+
+
+def resend(db: Database, key: str) -> None:
+    """Queue a skipped, failed or sent row again (same Message-ID); exit 2 for an unknown key."""
+    with db.write() as conn:
+        row = conn.execute(select(OUTBOX.c.status).where(OUTBOX.c.key == key)).first()
+        if row is None:
+            raise BadInput(f"unknown outbox key {key!r}")
+        if row.status == "pending":
+            raise NotAllowed(f"{key} is already pending")
+        conn.execute(
+            update(OUTBOX)
+            .where(OUTBOX.c.key == key)
+            .values(
+                status="pending", attempts=0, next_attempt_at=0, lease_until=None, last_error=None
+            )
+        )

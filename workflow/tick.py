@@ -1,0 +1,342 @@
+"""``tick(now)``: what happens when a deadline passes. The single, idempotent timer core.
+
+Timer instants are derived from the cycle's milestones (a few dozen per cycle, whatever the
+number of agreements): reminders at ``send_time`` on due − N days, the deadline at the end of
+the due day (deliverables turn ``missed``, cutoffs and windows ``closed``), the overdue notice
+and the escalation after it. Each instant ≤ now that is not yet in ``timers_done`` is processed
+in time order, in its own transaction, with set-based SQL over every agreement at once; the
+``timers_done`` row is written first in that transaction, so an instant is processed exactly
+once even when several processes tick together or one dies half-way.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import Connection, select, text, update
+
+from notifications.outbox import MESSAGE_ID_DOMAIN, Notification, enqueue, outbox_key, skip_pending
+from notifications.render import TEMPLATE_VERSION, subject_for
+from workflow.clock import Clock
+from workflow.config.model import Cycle, Milestone
+from workflow.history import NewEntry, append
+from workflow.repository import CYCLES, StoredCycle, get_cycle
+from workflow.store import Database
+from workflow.tables import TimerRow
+from workflow.timeutil import DAY_SECONDS, at_time_of_day, deadline_instant
+
+TIMERS = TimerRow.__table__  # type: ignore[attr-defined]
+# At equal instants the deadline is judged before the notices that follow from it.
+PRIORITY = {"deadline": 0, "close": 0, "overdue": 1, "escalation": 2, "reminder": 3}
+
+
+@dataclass(frozen=True)
+class Instant:
+    """One timer instant of one milestone."""
+
+    at: int
+    what: str  # reminder | deadline | overdue | escalation | close
+    milestone: Milestone
+    offset: int = 0
+
+    @property
+    def key(self) -> str:
+        """Unique per cycle; includes the due date, so a moved date makes new instants."""
+        assert self.milestone.due is not None
+        return f"{self.milestone.id}/{self.milestone.due.isoformat()}/{self.what}/{self.offset}"
+
+
+def instants(cycle: Cycle) -> list[Instant]:
+    """Every timer instant of a cycle, in processing order."""
+    rules = cycle.notifications
+    found: list[Instant] = []
+    for milestone in cycle.milestones:
+        due = milestone.due
+        if due is None:
+            continue
+        if milestone.kind != "deliverable":
+            found.append(Instant(deadline_instant(due), "close", milestone))
+            continue
+        for days in milestone.reminders:
+            when = at_time_of_day(due - dt.timedelta(days=days), rules.send_time)
+            found.append(Instant(when, "reminder", milestone, days))
+        found.append(Instant(deadline_instant(due), "deadline", milestone))
+        for what, days in (("overdue", rules.overdue_after), ("escalation", rules.escalate_after)):
+            when = at_time_of_day(due + dt.timedelta(days=days), rules.send_time)
+            found.append(Instant(when, what, milestone, days))
+    return sorted(found, key=lambda i: (i.at, PRIORITY[i.what], i.milestone.id, -i.offset))
+
+
+@dataclass
+class TickReport:
+    """What one tick did."""
+
+    instants: int = 0
+    enqueued: int = 0
+    missed: int = 0
+    closed: int = 0
+    processed: list[str] = field(default_factory=list)
+
+
+def next_instant(db: Database, after: int) -> int | None:
+    """The earliest unprocessed timer instant after ``after`` of any cycle, if any."""
+    with db.read() as conn:
+        cycle_ids = [row.id for row in conn.execute(select(CYCLES.c.id))]
+        best: int | None = None
+        for cycle_id in cycle_ids:
+            cycle = get_cycle(conn, cycle_id)
+            done = _done_keys(conn, cycle_id)
+            pending = [i.at for i in instants(cycle.settings) if i.key not in done and i.at > after]
+            if pending and (best is None or min(pending) < best):
+                best = min(pending)
+        return best
+
+
+def _done_keys(conn: Connection, cycle_id: str) -> set[str]:
+    return {
+        row.key for row in conn.execute(select(TIMERS.c.key).where(TIMERS.c.cycle_id == cycle_id))
+    }
+
+
+def tick(db: Database, clock: Clock, now: int) -> TickReport:
+    """Process every timer instant ≤ ``now`` of every loaded cycle, in time order, once."""
+    report = TickReport()
+    with db.read() as conn:
+        cycles = [get_cycle(conn, row.id) for row in conn.execute(select(CYCLES.c.id))]
+        done = {cycle.id: _done_keys(conn, cycle.id) for cycle in cycles}
+    due = sorted(
+        (
+            (instant, cycle)
+            for cycle in cycles
+            for instant in instants(cycle.settings)
+            if instant.at <= now and instant.key not in done[cycle.id]
+        ),
+        key=lambda pair: (pair[0].at, PRIORITY[pair[0].what], pair[1].id),
+    )
+    for instant, cycle in due:
+        with db.write() as conn:
+            if _claim(conn, cycle.id, instant, clock.now()):
+                _process(conn, db, cycle, instant, now, clock.now(), report)
+                report.instants += 1
+                report.processed.append(f"{cycle.id}/{instant.key}")
+    with db.write() as conn:
+        for cycle in cycles:
+            conn.execute(
+                update(CYCLES)
+                .where(CYCLES.c.id == cycle.id)
+                .where((CYCLES.c.last_tick.is_(None)) | (CYCLES.c.last_tick < now))
+                .values(last_tick=now)
+            )
+    return report
+
+
+def _claim(conn: Connection, cycle_id: str, instant: Instant, wall: int) -> bool:
+    result = conn.execute(
+        text(
+            "INSERT INTO timers_done (cycle_id, key, at, processed_at) "
+            "VALUES (:cycle, :key, :at, :wall) ON CONFLICT DO NOTHING"
+        ),
+        {"cycle": cycle_id, "key": instant.key, "at": instant.at, "wall": wall},
+    )
+    return bool(result.rowcount)
+
+
+def _process(
+    conn: Connection,
+    db: Database,
+    cycle: StoredCycle,
+    instant: Instant,
+    now: int,
+    recorded: int,
+    report: TickReport,
+) -> None:
+    milestone = instant.milestone
+    if instant.what == "close":
+        result = conn.execute(
+            text(
+                "UPDATE milestone_status SET status = 'closed' "
+                "WHERE cycle_id = :cycle AND milestone_id = :milestone AND status = 'open'"
+            ),
+            {"cycle": cycle.id, "milestone": milestone.id},
+        )
+        report.closed += result.rowcount
+    elif instant.what == "deadline":
+        report.missed += _mark_missed(conn, db, cycle, instant, recorded)
+    else:
+        stale = now - instant.at > cycle.settings.notifications.catch_up_days * DAY_SECONDS
+        if milestone.actor == "organisation":
+            report.enqueued += _enqueue_notices(conn, cycle, instant, stale, recorded)
+        else:
+            report.enqueued += _enqueue_digest(conn, cycle, instant, stale, recorded)
+
+
+def _mark_missed(
+    conn: Connection, db: Database, cycle: StoredCycle, instant: Instant, recorded: int
+) -> int:
+    milestone = instant.milestone
+    params = {"cycle": cycle.id, "milestone": milestone.id}
+    rows = conn.execute(
+        text(
+            "SELECT a.org_id, a.state FROM milestone_status s "
+            "JOIN agreements a ON a.pk = s.agreement_pk "
+            "WHERE s.cycle_id = :cycle AND s.milestone_id = :milestone AND s.status = 'pending' "
+            "ORDER BY a.org_id"
+        ),
+        params,
+    ).all()
+    conn.execute(
+        text(
+            "UPDATE milestone_status SET status = 'missed' "
+            "WHERE cycle_id = :cycle AND milestone_id = :milestone AND status = 'pending'"
+        ),
+        params,
+    )
+    skip_pending(conn, cycle.id, milestone.id, ("reminder",), None)
+    assert milestone.due is not None
+    due = milestone.due.isoformat()
+    if rows:
+        db.lock_chain(conn)
+        append(
+            conn,
+            [
+                NewEntry(
+                    cycle=cycle.id,
+                    agreement=org_id,
+                    kind="timer",
+                    event="missed",
+                    from_state=state,
+                    to_state=state,
+                    actor="system",
+                    at=instant.at,
+                    recorded_at=recorded,
+                    data={"milestone": milestone.id, "due": due},
+                )
+                for org_id, state in rows
+            ],
+        )
+    return len(rows)
+
+
+def _subject(cycle: StoredCycle, instant: Instant, kind: str, digest_of: str | None = None) -> str:
+    milestone = instant.milestone
+    return subject_for(
+        kind,
+        cycle_id=cycle.id,
+        milestone_id=milestone.id,
+        milestone_title_th=milestone.title_th,
+        milestone_title_en=milestone.title_en,
+        due=milestone.due,
+        offset_days=instant.offset,
+        digest_of=digest_of,
+    )
+
+
+# Notices go to deliverables still unmet at the instant; one that arrived after the instant
+# (an event entered before this tick ran late) gets the notice recorded as skipped.
+_UNMET = (
+    "s.cycle_id = :cycle AND s.milestone_id = :milestone AND o.active = :true "
+    "AND (s.status IN ('pending', 'missed') OR (s.status IN ('met', 'late') AND s.met_at > :at))"
+)
+
+_ENQUEUE_NOTICES = text(
+    f"""
+    INSERT INTO outbox (key, cycle_id, agreement, milestone, kind, notice, recipient,
+        recipient_kind, subject, send_at, status, attempts, next_attempt_at, message_id,
+        template, template_version, context, created_at)
+    SELECT :head || o.id || :tail, s.cycle_id, o.id, :milestone, :kind, :kind,
+        CASE WHEN :to_supervisor = 1 THEN o.supervisor_email ELSE o.email END,
+        CASE WHEN :to_supervisor = 1 THEN 'supervisor' ELSE o.kind END,
+        :subject, :at,
+        CASE WHEN s.status IN ('met', 'late') THEN 'skipped' ELSE :status END,
+        0, :at, '<' || REPLACE(:head || o.id || :tail, '/', '.') || :domain,
+        :template, :version, '{{}}', :now
+    FROM milestone_status s
+    JOIN agreements a ON a.pk = s.agreement_pk
+    JOIN organisations o ON o.cycle_id = a.cycle_id AND o.id = a.org_id
+    WHERE {_UNMET}
+    ON CONFLICT (key) DO NOTHING
+    """
+)
+
+
+def _enqueue_notices(
+    conn: Connection, cycle: StoredCycle, instant: Instant, stale: bool, now: int
+) -> int:
+    milestone = instant.milestone
+    assert milestone.due is not None
+    kind = instant.what
+    sample = outbox_key(
+        cycle.id, "@", milestone.id, milestone.due.isoformat(), kind, instant.offset
+    )
+    head, tail = sample.split("@")
+    result = conn.execute(
+        _ENQUEUE_NOTICES,
+        {
+            "head": head,
+            "tail": tail,
+            "cycle": cycle.id,
+            "milestone": milestone.id,
+            "kind": kind,
+            "to_supervisor": 1 if kind == "escalation" else 0,
+            "subject": _subject(cycle, instant, kind),
+            "at": instant.at,
+            "status": "skipped" if stale else "pending",
+            "domain": f"@{MESSAGE_ID_DOMAIN}>",
+            "template": f"mail/{kind}",
+            "version": TEMPLATE_VERSION,
+            "now": now,
+            "true": True,
+        },
+    )
+    return int(result.rowcount)
+
+
+def _enqueue_digest(
+    conn: Connection, cycle: StoredCycle, instant: Instant, stale: bool, now: int
+) -> int:
+    """OPDC's own deliverables: one digest per instant listing the agreements still pending."""
+    milestone = instant.milestone
+    assert milestone.due is not None
+    rows = conn.execute(
+        text(
+            "SELECT o.id, o.name_th FROM milestone_status s "
+            "JOIN agreements a ON a.pk = s.agreement_pk "
+            "JOIN organisations o ON o.cycle_id = a.cycle_id AND o.id = a.org_id "
+            f"WHERE {_UNMET} ORDER BY o.id"
+        ),
+        {"cycle": cycle.id, "milestone": milestone.id, "at": instant.at, "true": True},
+    ).all()
+    if not rows:
+        return 0
+    settings = cycle.settings
+    escalation = instant.what == "escalation"
+    context: dict[str, Any] = {"pending": [[ident, name] for ident, name in rows]}
+    context["digest_of"] = instant.what
+    created = enqueue(
+        conn,
+        Notification(
+            key=outbox_key(
+                cycle.id,
+                None,
+                milestone.id,
+                milestone.due.isoformat(),
+                f"digest-{instant.what}",
+                instant.offset,
+            ),
+            cycle=cycle.id,
+            agreement=None,
+            milestone=milestone.id,
+            kind="digest",
+            notice=instant.what,
+            recipient=settings.opdc_supervisor_email if escalation else settings.opdc_email,
+            recipient_kind="supervisor" if escalation else "opdc",
+            subject=_subject(cycle, instant, "digest", instant.what),
+            send_at=instant.at,
+            status="skipped" if stale else "pending",
+            context=context,
+        ),
+        now,
+    )
+    return int(created)
