@@ -27,7 +27,7 @@ DEFAULT_URL = "sqlite:///rubrong.db"
 class Database:
     """A database URL made usable: schema creation, transactions, dialect specifics."""
 
-    def __init__(self, url: str = DEFAULT_URL) -> None:
+    def __init__(self, url: str = DEFAULT_URL, *, pooled: bool = False) -> None:
         try:
             parsed = make_url(url)
         except ArgumentError as exc:
@@ -40,7 +40,11 @@ class Database:
             )
             _configure_sqlite(self.engine)
         else:
-            self.engine = create_engine(parsed, pool_pre_ping=True, pool_size=4)
+            # Commands are short-lived: no pool, so nothing lingers; the service pools.
+            pool: dict[str, Any] = (
+                {"pool_pre_ping": True, "pool_size": 4} if pooled else {"poolclass": NullPool}
+            )
+            self.engine = create_engine(parsed, **pool)
 
     def create_schema(self) -> None:
         """Create missing tables (idempotent)."""
