@@ -14,6 +14,7 @@ import dataclasses
 import datetime as dt
 import json
 import os
+import socket
 import time
 from dataclasses import dataclass, field
 from typing import Any
@@ -55,7 +56,8 @@ def dispatch(
     """Send every pending row due at ``now`` (virtual or real); return what happened."""
     report = DispatchReport()
     cycles: dict[str, StoredCycle] = {}
-    worker = f"{os.getpid()}-{id(mailer)}"
+    # host:pid:mailer, so that a restarted service can release leases of a dead local process.
+    worker = f"{socket.gethostname()}:{os.getpid()}:{id(mailer)}"
     while True:
         with db.write() as conn:
             rows = _claim(conn, db, now, worker)

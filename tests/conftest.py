@@ -111,7 +111,9 @@ class Cli:
             os.chdir(old)
         return Result(code, out.getvalue(), err.getvalue())
 
-    def subprocess(self, *args: str, env: dict[str, str] | None = None, timeout: float = 120) -> Result:
+    def subprocess(
+        self, *args: str, env: dict[str, str] | None = None, timeout: float = 120
+    ) -> Result:
         """The real installed command in a child process."""
         proc = subprocess.run(
             [str(RUBRONG), "--db", self.db_url, *args],
@@ -149,14 +151,46 @@ def kpi_set(*, approved: bool = True) -> dict[str, Any]:
     first = "1.1" if approved else "9.9"
     return {
         "kpis": [
-            {"id": first, "dimension": 1, "name_th": "ร้อยละของผลสำเร็จ", "unit": "ร้อยละ",
-             "direction": "higher", "weight": 50, "baseline": 70, "levels": [60, 65, 70, 75, 80]},
-            {"id": "2.1", "dimension": 2, "name_th": "ความพึงพอใจ", "unit": "ร้อยละ",
-             "direction": "higher", "weight": 20, "baseline": 80, "levels": [70, 75, 80, 85, 90]},
-            {"id": "3.1", "dimension": 3, "name_th": "ระยะเวลาให้บริการ", "unit": "วัน",
-             "direction": "lower", "weight": 10, "baseline": 10, "levels": [12, 10, 8, 6, 4]},
-            {"id": "4.1", "dimension": 4, "name_th": "การพัฒนาองค์การ", "unit": "ระดับ",
-             "direction": "higher", "weight": 20, "baseline": 3, "levels": [1, 2, 3, 4, 5]},
+            {
+                "id": first,
+                "dimension": 1,
+                "name_th": "ร้อยละของผลสำเร็จ",
+                "unit": "ร้อยละ",
+                "direction": "higher",
+                "weight": 50,
+                "baseline": 70,
+                "levels": [60, 65, 70, 75, 80],
+            },
+            {
+                "id": "2.1",
+                "dimension": 2,
+                "name_th": "ความพึงพอใจ",
+                "unit": "ร้อยละ",
+                "direction": "higher",
+                "weight": 20,
+                "baseline": 80,
+                "levels": [70, 75, 80, 85, 90],
+            },
+            {
+                "id": "3.1",
+                "dimension": 3,
+                "name_th": "ระยะเวลาให้บริการ",
+                "unit": "วัน",
+                "direction": "lower",
+                "weight": 10,
+                "baseline": 10,
+                "levels": [12, 10, 8, 6, 4],
+            },
+            {
+                "id": "4.1",
+                "dimension": 4,
+                "name_th": "การพัฒนาองค์การ",
+                "unit": "ระดับ",
+                "direction": "higher",
+                "weight": 20,
+                "baseline": 3,
+                "levels": [1, 2, 3, 4, 5],
+            },
         ]
     }
 

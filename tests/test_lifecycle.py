@@ -28,9 +28,18 @@ HAPPY_PATH = [
 ]
 
 EXPECTED_STATES = [
-    "proposed", "agreed", "signed", "signed", "template_submitted", "audited",
-    "sar6_submitted", "esar9_submitted", "sar12_submitted", "evaluated",
-    "results_approved", "incentive_allocated",
+    "proposed",
+    "agreed",
+    "signed",
+    "signed",
+    "template_submitted",
+    "audited",
+    "sar6_submitted",
+    "esar9_submitted",
+    "sar12_submitted",
+    "evaluated",
+    "results_approved",
+    "incentive_allocated",
 ]
 
 
@@ -45,8 +54,10 @@ def fire(cli: Cli, event: str, role: str, at: str | None, data: str | None) -> o
 
 def test_one_province_from_drafted_to_incentive(loaded: Cli) -> None:
     for (event, role, at, data), expected in zip(HAPPY_PATH, EXPECTED_STATES, strict=True):
-        result = loaded(*["fire", "TH-50", event, "--as", role, "--json", "--at", at]
-                        + (["--data", data] if data else []))
+        result = loaded(
+            *["fire", "TH-50", event, "--as", role, "--json", "--at", at]
+            + (["--data", data] if data else [])
+        )
         assert result.code == 0, (event, result.err)
         assert result.json()["state"] == expected
     history = loaded("history", "TH-50", "--json").json()
@@ -69,7 +80,9 @@ def _drive_to(cli: Cli, state: str) -> None:
     if state == "drafted":
         return
     for (event, role, at, data), reached in zip(HAPPY_PATH, EXPECTED_STATES, strict=True):
-        args = ["fire", "TH-50", event, "--as", role, "--at", at] + (["--data", data] if data else [])
+        args = ["fire", "TH-50", event, "--as", role, "--at", at] + (
+            ["--data", data] if data else []
+        )
         assert cli(*args).code == 0
         if reached == state:
             return

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections import defaultdict
+from functools import lru_cache
 from typing import Protocol
 
 import holidays
@@ -85,3 +86,9 @@ class BusinessCalendar:
                 days.append(day)
             day += _ONE_DAY
         return days
+
+
+@lru_cache(maxsize=16)
+def business_calendar(config: CalendarConfig) -> BusinessCalendar:
+    """A shared calendar per configuration (building one loads the holiday tables)."""
+    return BusinessCalendar(config)

@@ -9,6 +9,9 @@ read; if someone else got there first nothing is written and the caller gets exi
 from __future__ import annotations
 
 import json
+import os
+import sys
+import time
 from dataclasses import dataclass
 from typing import Any
 
@@ -180,6 +183,7 @@ def _write(
     _meet_deliverables(conn, cycle, agreement, current, event, at, now)
     if effects.waive is not None:
         _waive(conn, cycle, agreement, effects.waive)
+    _test_pause()
     db.lock_chain(conn)
     (seq,) = append(
         conn,
@@ -208,6 +212,21 @@ def _write(
                 history_seq=seq,
             )
         )
+
+
+def _test_pause() -> None:
+    """Test hook: ``RUBRONG_TEST_PAUSE_IN_FIRE=SECONDS`` sleeps inside the write transaction.
+
+    The agreement row is already updated, the history entry not yet appended and nothing is
+    committed, so tests can race a second writer against it or SIGKILL the process there
+    (tests/test_concurrency.py). A line on stderr tells the test that the pause has begun.
+    Unset (always, outside tests) it costs one environment lookup.
+    """
+    pause = os.environ.get("RUBRONG_TEST_PAUSE_IN_FIRE")
+    if pause:
+        sys.stderr.write("rubrong: test pause in fire\n")
+        sys.stderr.flush()
+        time.sleep(float(pause))
 
 
 def _meet_deliverables(

@@ -4,12 +4,11 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from functools import cached_property
 from typing import Any
 
 from sqlalchemy import Connection, select
 
-from workflow.calendar import BusinessCalendar
+from workflow.calendar import BusinessCalendar, business_calendar
 from workflow.config.model import Cycle
 from workflow.config.validate import cycle_settings
 from workflow.errors import BadInput
@@ -34,10 +33,10 @@ class StoredCycle:
         """The cycle id."""
         return self.settings.id
 
-    @cached_property
+    @property
     def calendar(self) -> BusinessCalendar:
         """The cycle's business calendar."""
-        return BusinessCalendar(self.settings.calendar)
+        return business_calendar(self.settings.calendar)
 
 
 @dataclass(frozen=True)
@@ -75,11 +74,22 @@ def get_cycle(conn: Connection, cycle_id: str | None = None) -> StoredCycle:
     ident = cycle_id or latest_cycle_id(conn)
     if ident is None:
         raise BadInput("no cycle is loaded: run `rubrong load CONFIG` first")
-    row = conn.execute(select(CYCLES).where(CYCLES.c.id == ident)).first()
+    row = conn.execute(
+        select(CYCLES.c.version, CYCLES.c.content_hash, CYCLES.c.last_tick).where(
+            CYCLES.c.id == ident
+        )
+    ).first()
     if row is None:
         raise BadInput(f"unknown cycle {ident!r}")
-    settings = cycle_settings(json.loads(row.document))
+    settings = _SETTINGS.get(row.content_hash)
+    if settings is None:
+        document = conn.execute(select(CYCLES.c.document).where(CYCLES.c.id == ident)).scalar_one()
+        settings = _SETTINGS[row.content_hash] = cycle_settings(json.loads(document))
     return StoredCycle(settings, int(row.version), row.last_tick)
+
+
+# Parsed settings by content hash: a cycle's settings never change without a new hash.
+_SETTINGS: dict[str, Cycle] = {}
 
 
 def _loads(value: str | None) -> Any:

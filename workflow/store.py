@@ -35,9 +35,8 @@ class Database:
         self.url = url
         self.is_sqlite = parsed.get_backend_name() == "sqlite"
         if self.is_sqlite:
-            self.engine: Engine = create_engine(
-                parsed, poolclass=NullPool, connect_args={"timeout": 60}
-            )
+            # A pool even for short commands: closing the last WAL connection checkpoints.
+            self.engine: Engine = create_engine(parsed, connect_args={"timeout": 60})
             _configure_sqlite(self.engine)
         else:
             # Commands are short-lived: no pool, so nothing lingers; the service pools.

@@ -245,7 +245,7 @@ _ENQUEUE_NOTICES = text(
     INSERT INTO outbox (key, cycle_id, agreement, milestone, kind, notice, recipient,
         recipient_kind, subject, send_at, status, attempts, next_attempt_at, message_id,
         template, template_version, context, created_at)
-    SELECT :head || o.id || :tail, s.cycle_id, o.id, :milestone, :kind, :kind,
+    SELECT :head || o.id || :tail, s.cycle_id, o.id, s.milestone_id, :kind, :kind,
         CASE WHEN :to_supervisor = 1 THEN o.supervisor_email ELSE o.email END,
         CASE WHEN :to_supervisor = 1 THEN 'supervisor' ELSE o.kind END,
         :subject, :at,

@@ -20,6 +20,8 @@ from workflow.errors import BadInput, RubrongError
 from workflow.store import DEFAULT_URL, Database
 from workflow.timeutil import TimeFormatError, parse_instant
 
+_OPEN: list[Database] = []  # disposed when the command ends
+
 app = typer.Typer(
     name="rubrong",
     help="rubrong: the workflow engine for provincial performance agreements (คำรับรองฯ).",
@@ -39,8 +41,9 @@ class Settings:
     clock: Clock
 
     def database(self, create: bool = True) -> Database:
-        """The database, with its schema created when missing."""
+        """The database (one per command run), with its schema created when missing."""
         db = Database(self.db_url)
+        _OPEN.append(db)
         if create:
             db.create_schema()
         return db
@@ -109,7 +112,7 @@ def main(argv: list[str] | None = None) -> None:
     """The console entry point: runs the app behind the error boundary."""
     command = typer.main.get_command(app)
     try:
-        command.main(args=argv, prog_name="rubrong", standalone_mode=False)
+        code = command.main(args=argv, prog_name="rubrong", standalone_mode=False)
     except RubrongError as exc:
         fail(exc.message, exc.exit_code)
     except click.exceptions.Exit as exc:
@@ -126,3 +129,9 @@ def main(argv: list[str] | None = None) -> None:
         raise SystemExit(0) from None
     except Exception as exc:  # the last line of defence: never a traceback
         fail(f"internal error: {type(exc).__name__}: {exc}", 1)
+    finally:
+        while _OPEN:
+            _OPEN.pop().dispose()
+    # Without standalone mode click *returns* the code of a typer.Exit instead of raising it.
+    if isinstance(code, int) and code != 0:
+        raise SystemExit(code)

@@ -46,8 +46,10 @@ class _Scanner:
             else:
                 return
 
-    def record(self, path: Path) -> None:
-        self.lines.setdefault(path, self.line)
+    def record(self, path: Path, prefixes: int = 0) -> None:
+        """Note the current line for ``path`` and for its last ``prefixes`` ancestors."""
+        for end in range(len(path) - prefixes, len(path) + 1):
+            self.lines.setdefault(path[:end], self.line)
 
     # -- strings and keys --------------------------------------------------------
     def read_string(self) -> str:
@@ -136,7 +138,7 @@ class _Scanner:
                 self.advance()
                 return
             key = self.read_key()
-            self.record((*path, *key))
+            self.record((*path, *key), len(key) - 1)
             self.skip_blank(newlines=False)
             self.advance()  # =
             self.read_value((*path, *key))
@@ -155,7 +157,7 @@ class _Scanner:
                 table = self.read_header()
                 continue
             key = self.read_key()
-            self.record((*table, *key))
+            self.record((*table, *key), len(key) - 1)
             self.skip_blank(newlines=False)
             self.advance()  # =
             self.read_value((*table, *key))
@@ -163,11 +165,20 @@ class _Scanner:
     def read_header(self) -> Path:
         is_array = self.text.startswith("[[", self.pos)
         self.advance(2 if is_array else 1)
-        key: Path = tuple(self.read_key())
+        parts = self.read_key()
         self.advance(2 if is_array else 1)
+        # A header names its path through the *last* element of any array of tables on the way
+        # (``[milestones.extra]`` after two ``[[milestones]]`` is ``milestones[1].extra``).
+        key: Path = ()
+        for part in parts[:-1]:
+            key = (*key, part)
+            if key in self.table_counts:
+                key = (*key, self.table_counts[key] - 1)
+        key = (*key, parts[-1])
         if is_array:
             count = self.table_counts.get(key, 0)
             self.table_counts[key] = count + 1
+            self.record(key)
             key = (*key, count)
         self.record(key)
         return key

@@ -1,0 +1,306 @@
+"""``rubrong run``: the long-running service. APScheduler wakes the process; the database decides.
+
+Nothing is kept in the scheduler. On start and after every wake the service asks the database
+for the next unprocessed timer instant (``next_instant``) and the earliest pending mail retry,
+and schedules ONE date job for the earliest (capped by a wall-clock poll interval, so that mail
+queued by other processes, such as receipts of fired events or resends, goes out too). Each
+wake runs ``tick`` then ``dispatch`` at the clock's current instant, so a service that was down
+catches up once when it starts: ``tick`` processes every instant ≤ now exactly once and its
+``catch_up_days`` rule decides what is sent and what is skipped. On an accelerated clock a job
+waits the virtual delay divided by the speed.
+
+Threads: one APScheduler worker runs the wakes; the main thread owns the scheduler (adds jobs,
+shuts it down) and watches for signals. A job never touches the scheduler, because
+``shutdown(wait=True)`` holds the job-store lock while it waits for the running job.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import logging
+import os
+import signal
+import socket
+import sys
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from types import FrameType
+from typing import Any, TextIO
+
+from apscheduler.executors.pool import ThreadPoolExecutor
+from apscheduler.schedulers.background import BackgroundScheduler
+from sqlalchemy import func, select, update
+
+from notifications.dispatch import dispatch
+from notifications.mailers import Mailer
+from notifications.outbox import OUTBOX
+from workflow.clock import AcceleratedClock, SystemClock
+from workflow.store import Database
+from workflow.tick import next_instant, tick
+from workflow.timeutil import BANGKOK, format_instant
+
+ServiceClock = SystemClock | AcceleratedClock
+DEFAULT_POLL_SECONDS = 60.0
+ERROR_RETRY_SECONDS = 5.0
+
+
+def wall_time(clock: ServiceClock, instant: int) -> float:
+    """The wall-clock time (epoch seconds) at which ``clock`` reaches ``instant``."""
+    if isinstance(clock, AcceleratedClock):
+        return clock.origin + (instant - clock.start) / clock.speed
+    return float(instant)
+
+
+class JsonLog:
+    """Structured log: one JSON object per line on stderr, one line per action."""
+
+    def __init__(self, clock: ServiceClock, stream: TextIO | None = None) -> None:
+        self.clock = clock
+        self.stream = stream
+        self._lock = threading.Lock()
+
+    def __call__(self, action: str, *, virtual_now: int | None = None, **fields: Any) -> None:
+        """Write one line: ``ts`` (wall), ``virtual_now``, ``action`` and ``fields``."""
+        record: dict[str, Any] = {
+            "ts": dt.datetime.now(BANGKOK).isoformat(timespec="milliseconds"),
+            "virtual_now": format_instant(
+                self.clock.now() if virtual_now is None else virtual_now
+            ),
+            "action": action,
+            **fields,
+        }
+        line = json.dumps(record, ensure_ascii=False, default=str) + "\n"
+        stream = self.stream or sys.stderr
+        with self._lock:
+            stream.write(line)
+            stream.flush()
+
+
+class JsonLogHandler(logging.Handler):
+    """Routes library warnings (APScheduler, uvicorn) into the JSON log."""
+
+    def __init__(self, log: JsonLog) -> None:
+        super().__init__(logging.WARNING)
+        self.log = log
+
+    def emit(self, record: logging.LogRecord) -> None:
+        """One ``log`` line per record."""
+        try:
+            self.log(
+                "log", level=record.levelname, logger=record.name, message=record.getMessage()
+            )
+        except Exception:  # a log line must never take the service down
+            self.handleError(record)
+
+
+class StopFlag:
+    """Set by SIGTERM/SIGINT. The handler only assigns an attribute: nothing that can block."""
+
+    def __init__(self) -> None:
+        self.signum: int | None = None
+        self._previous: dict[int, Any] = {}
+
+    def install(self) -> None:
+        """Catch SIGTERM and SIGINT (main thread only)."""
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            self._previous[signum] = signal.signal(signum, self._handle)
+
+    def restore(self) -> None:
+        """Put the previous handlers back."""
+        for signum, handler in self._previous.items():
+            signal.signal(signum, handler)
+        self._previous.clear()
+
+    def _handle(self, signum: int, _frame: FrameType | None) -> None:
+        if self.signum is None:
+            self.signum = signum
+
+    @property
+    def name(self) -> str | None:
+        """The signal's name, once one arrived."""
+        return signal.Signals(self.signum).name if self.signum is not None else None
+
+
+@dataclass(frozen=True)
+class NextWake:
+    """When to wake next: a wall time, the virtual instant it stands for (if any), and why."""
+
+    wall: float
+    instant: int | None
+    reason: str  # start | instant | retry | poll | error
+
+
+def _holder_is_dead(holder: str, host: str) -> bool:
+    """True for a lease of a process on this host that no longer runs (not this process)."""
+    parts = holder.rsplit(":", 2)
+    if len(parts) != 3 or parts[0] != host or not parts[1].isdigit():
+        return False
+    pid = int(parts[1])
+    if pid == os.getpid():
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:
+        return False
+    return False
+
+
+def release_stale_leases(db: Database, wall: int) -> int:
+    """Free pending rows leased by a dead process on this host (killed mid-dispatch)."""
+    host = socket.gethostname()
+    leased = (OUTBOX.c.status == "pending") & (OUTBOX.c.lease_until >= wall)
+    with db.read() as conn:
+        holders = [
+            row.leased_by
+            for row in conn.execute(select(OUTBOX.c.leased_by).where(leased).distinct())
+            if row.leased_by
+        ]
+    dead = [holder for holder in holders if _holder_is_dead(holder, host)]
+    if not dead:
+        return 0
+    with db.write() as conn:
+        result = conn.execute(
+            update(OUTBOX)
+            .where(leased & OUTBOX.c.leased_by.in_(dead))
+            .values(lease_until=None, leased_by=None)
+        )
+    return int(result.rowcount)
+
+
+def earliest_retry(db: Database, after: int) -> int | None:
+    """The earliest ``next_attempt_at`` after ``after`` of a pending outbox row."""
+    with db.read() as conn:
+        value = conn.execute(
+            select(func.min(OUTBOX.c.next_attempt_at)).where(
+                OUTBOX.c.status == "pending", OUTBOX.c.next_attempt_at > after
+            )
+        ).scalar()
+    return int(value) if value is not None else None
+
+
+class Service:
+    """The scheduler loop around ``tick`` and ``dispatch``."""
+
+    def __init__(
+        self,
+        db: Database,
+        clock: ServiceClock,
+        mailer: Mailer,
+        log: JsonLog,
+        *,
+        poll: float = DEFAULT_POLL_SECONDS,
+    ) -> None:
+        self.db = db
+        self.clock = clock
+        self.mailer = mailer
+        self.log = log
+        self.poll = poll
+        self.wakes = 0
+        self._plans = 0
+        self._done = threading.Event()
+        self._next: NextWake | None = None
+
+    def catch_up(self, instant: int | None = None) -> int:
+        """One wake's work: tick then dispatch at the clock's now (at least ``instant``)."""
+        now = self.clock.now()
+        if instant is not None:
+            now = max(now, instant)  # the wall-to-virtual conversion may round down a second
+        first = self.wakes == 0
+        self.wakes += 1
+        released = release_stale_leases(self.db, int(time.time()))
+        if released:
+            self.log("release_leases", virtual_now=now, rows=released)
+        report = tick(self.db, self.clock, now)
+        if report.instants or first:
+            self.log(
+                "tick",
+                virtual_now=now,
+                instants=report.instants,
+                enqueued=report.enqueued,
+                missed=report.missed,
+                closed=report.closed,
+                processed=report.processed,
+            )
+        sent = dispatch(self.db, self.mailer, now)
+        if sent.sent or sent.retrying or sent.failed or first:
+            self.log(
+                "dispatch",
+                virtual_now=now,
+                sent=sent.sent,
+                retrying=sent.retrying,
+                failed=len(sent.failed),
+                failed_keys=sent.failed[:5],
+            )
+        return now
+
+    def next_wake(self, now: int) -> NextWake:
+        """The earliest of: next timer instant, next mail retry, the poll interval."""
+        options = [NextWake(time.time() + self.poll, None, "poll")]
+        instant = next_instant(self.db, now)
+        if instant is not None:
+            options.append(NextWake(wall_time(self.clock, instant), instant, "instant"))
+        retry = earliest_retry(self.db, now)
+        if retry is not None:
+            options.append(NextWake(wall_time(self.clock, retry), retry, "retry"))
+        return min(options, key=lambda wake: wake.wall)
+
+    def _job(self, instant: int | None) -> None:
+        """The scheduled job: never raises; always tells the main thread it is done."""
+        try:
+            now = self.catch_up(instant)
+            self._next = self.next_wake(now)
+        except Exception as exc:
+            self.log("error", error=f"{type(exc).__name__}: {exc}")
+            self._next = NextWake(time.time() + min(self.poll, ERROR_RETRY_SECONDS), None, "error")
+        finally:
+            self._done.set()
+
+    def _plan(self, scheduler: Any, wake: NextWake) -> None:
+        scheduler.remove_all_jobs()
+        self._plans += 1
+        scheduler.add_job(
+            self._job,
+            "date",
+            run_date=dt.datetime.fromtimestamp(wake.wall, tz=dt.UTC),
+            args=[wake.instant],
+            id=f"wake-{self._plans}",
+        )
+        delay = max(0.0, wake.wall - time.time())
+        self.log(
+            "schedule",
+            reason=wake.reason,
+            next=format_instant(wake.instant) if wake.instant is not None else None,
+            wall_delay=round(delay, 3),
+        )
+
+    def run(self, stop: StopFlag, healthy: Callable[[], str | None] | None = None) -> int:
+        """Serve until ``stop`` is set (exit 0) or ``healthy`` reports a problem (exit 1)."""
+        scheduler = BackgroundScheduler(
+            timezone=dt.UTC,
+            executors={"default": ThreadPoolExecutor(max_workers=1)},
+            job_defaults={"coalesce": True, "misfire_grace_time": None, "max_instances": 1},
+        )
+        scheduler.start()
+        code = 0
+        try:
+            self._plan(scheduler, NextWake(time.time(), None, "start"))
+            while stop.signum is None:
+                if self._done.wait(0.2):
+                    self._done.clear()
+                    if stop.signum is None and self._next is not None:
+                        self._plan(scheduler, self._next)
+                problem = healthy() if healthy is not None else None
+                if problem is not None:
+                    self.log("error", error=problem)
+                    code = 1
+                    break
+            if stop.signum is not None:
+                self.log("stop", signal=stop.name)
+        finally:
+            scheduler.shutdown(wait=True)  # lets the current job finish
+        return code
