@@ -66,9 +66,7 @@ class JsonLog:
         """Write one line: ``ts`` (wall), ``virtual_now``, ``action`` and ``fields``."""
         record: dict[str, Any] = {
             "ts": dt.datetime.now(BANGKOK).isoformat(timespec="milliseconds"),
-            "virtual_now": format_instant(
-                self.clock.now() if virtual_now is None else virtual_now
-            ),
+            "virtual_now": format_instant(self.clock.now() if virtual_now is None else virtual_now),
             "action": action,
             **fields,
         }
@@ -89,9 +87,7 @@ class JsonLogHandler(logging.Handler):
     def emit(self, record: logging.LogRecord) -> None:
         """One ``log`` line per record."""
         try:
-            self.log(
-                "log", level=record.levelname, logger=record.name, message=record.getMessage()
-            )
+            self.log("log", level=record.levelname, logger=record.name, message=record.getMessage())
         except Exception:  # a log line must never take the service down
             self.handleError(record)
 

@@ -56,6 +56,7 @@ def read_milestones(
         if table is None:
             continue
         ident = c.string(table, "id", path)
+        name = ident if ident is not None else f"milestones[{index}]"
         if ident is not None and not ID_PATTERN.match(ident):
             c.problem((*path, "id"), f"milestone id {ident!r} may use only A-Z a-z 0-9 _ -")
         if ident is not None and ident in seen:
@@ -65,33 +66,35 @@ def read_milestones(
         if kind is not None and kind not in MILESTONE_KINDS:
             c.problem(
                 (*path, "kind"),
-                f"milestone {ident}: kind must be one of {', '.join(MILESTONE_KINDS)}, not "
+                f"milestone {name}: kind must be one of {', '.join(MILESTONE_KINDS)}, not "
                 f"{kind!r}",
             )
+        # Checks that depend on the kind only make sense once the kind is known.
+        known = kind in MILESTONE_KINDS
         actor = c.string(table, "actor", path)
         if actor is not None and actor not in ACTORS:
             c.problem(
                 (*path, "actor"),
-                f"milestone {ident}: actor must be one of {', '.join(ACTORS)}, not {actor!r}",
+                f"milestone {name}: actor must be one of {', '.join(ACTORS)}, not {actor!r}",
             )
         due, start = c.date(table, "due", path), c.date(table, "start", path)
         if kind in ("cutoff", "window") and "due" not in table:
-            c.problem(path, f"milestone {ident}: a {kind} needs a due date")
+            c.problem(path, f"milestone {name}: a {kind} needs a due date")
         if kind == "window" and "start" not in table:
-            c.problem(path, f"milestone {ident}: a window needs a start date")
-        if kind != "window" and "start" in table:
-            c.problem((*path, "start"), f"milestone {ident}: only windows have a start date")
+            c.problem(path, f"milestone {name}: a window needs a start date")
+        if known and kind != "window" and "start" in table:
+            c.problem((*path, "start"), f"milestone {name}: only windows have a start date")
         if start and due and start > due:
-            c.problem((*path, "start"), f"milestone {ident}: window starts after its due date")
+            c.problem((*path, "start"), f"milestone {name}: window starts after its due date")
         event = c.string(table, "event", path)
         if kind == "deliverable" and "event" not in table:
-            c.problem(path, f"milestone {ident}: a deliverable needs an event")
-        elif kind != "deliverable" and "event" in table:
-            c.problem((*path, "event"), f"milestone {ident}: only deliverables have an event")
+            c.problem(path, f"milestone {name}: a deliverable needs an event")
+        elif known and kind != "deliverable" and "event" in table:
+            c.problem((*path, "event"), f"milestone {name}: only deliverables have an event")
         elif event is not None and event not in EVENTS:
             c.problem(
                 (*path, "event"),
-                f"milestone {ident}: unknown event {event!r} (known: {', '.join(EVENTS)})",
+                f"milestone {name}: unknown event {event!r} (known: {', '.join(EVENTS)})",
             )
         elif (
             event is not None
@@ -100,38 +103,38 @@ def read_milestones(
         ):
             c.problem(
                 (*path, "event"),
-                f"milestone {ident}: event {event} is not fired by its actor {actor}",
+                f"milestone {name}: event {event} is not fired by its actor {actor}",
             )
         reminders = c.offsets(table, "reminders", path)
-        if reminders is not None and (kind != "deliverable" or "due" not in table):
+        if reminders is not None and known and (kind != "deliverable" or "due" not in table):
             c.problem(
                 (*path, "reminders"),
-                f"milestone {ident}: reminders need a deliverable with a due date",
+                f"milestone {name}: reminders need a deliverable with a due date",
             )
         penalty = c.decimal_string(table, "penalty_per_business_day", path)
         if penalty is not None:
             if penalty < 0:
                 c.problem((*path, "penalty_per_business_day"), "a penalty must not be negative")
-            if kind != "deliverable" or "due" not in table:
+            if known and (kind != "deliverable" or "due" not in table):
                 c.problem(
                     (*path, "penalty_per_business_day"),
-                    f"milestone {ident}: only a deliverable with a due date can carry a penalty",
+                    f"milestone {name}: only a deliverable with a due date can carry a penalty",
                 )
             if penalised is not None:
                 c.problem(
                     (*path, "penalty_per_business_day"),
                     f"only one milestone may carry a penalty ({penalised} already does)",
                 )
-            penalised = ident
+            penalised = name
         applies = c.strings(table, "applies_to", path)
         for position, value in enumerate(applies or []):
             if value not in KINDS:
                 c.problem(
                     (*path, "applies_to", position),
-                    f"milestone {ident}: applies_to {value!r} is not one of {', '.join(KINDS)}",
+                    f"milestone {name}: applies_to {value!r} is not one of {', '.join(KINDS)}",
                 )
         if applies is not None and not applies:
-            c.problem((*path, "applies_to"), f"milestone {ident}: applies_to must not be empty")
+            c.problem((*path, "applies_to"), f"milestone {name}: applies_to must not be empty")
         if ident == CHANGE_CUTOFF_ID and kind not in (None, "cutoff"):
             c.problem((*path, "kind"), f"milestone {CHANGE_CUTOFF_ID} must be a cutoff")
         title_th = c.string(table, "title_th", path)

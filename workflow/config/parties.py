@@ -53,7 +53,9 @@ def read_groups(
     if items is None:
         return None, organisations
     keys = ("id", "name_th", "name_en", "email", "supervisor_email", "provinces")
-    provinces = {o.id: index for index, o in enumerate(organisations or ()) if o.kind == "province"}
+    # Every province the file declares, valid or not, so that a problem in one organisation
+    # (a missing e-mail, say) is reported once and not again as "not in this file".
+    provinces = _declared_provinces(doc)
     member_of: dict[str, str] = {}
     out: list[Group] = []
     for index, item in enumerate(items):
@@ -75,6 +77,8 @@ def read_groups(
                     f"group {ident} lists {code}, which is not a province organisation "
                     "of this file",
                 )
+            elif code in member_of and member_of[code] == (ident or "?"):
+                c.problem(where, f"province {code} is listed twice in group {ident}")
             elif code in member_of:
                 c.problem(where, f"province {code} is in two groups: {member_of[code]} and {ident}")
             else:
@@ -90,7 +94,7 @@ def read_groups(
     if organisations is None:
         return tuple(out), None
     for code, index in provinces.items():
-        if code not in member_of:
+        if code not in member_of and code in province_codes():
             c.problem(("organisations", index, "id"), f"province {code} is in no group")
     placed = [
         Organisation(
@@ -101,11 +105,24 @@ def read_groups(
     return tuple(out), tuple(placed)
 
 
+def _declared_provinces(doc: dict[str, Any]) -> dict[str, int]:
+    """``{id: index}`` of every ``[[organisations]]`` entry of kind province (first wins)."""
+    items = doc.get("organisations")
+    found: dict[str, int] = {}
+    for index, item in enumerate(items if isinstance(items, list) else []):
+        if isinstance(item, dict) and item.get("kind") == "province":
+            ident = item.get("id")
+            if isinstance(ident, str):
+                found.setdefault(ident, index)
+    return found
+
+
 def check_unique_ids(c: Checker, doc: dict[str, Any]) -> None:
     """Ids are unique across groups and organisations."""
     seen: dict[str, str] = {}
     for section in ("groups", "organisations"):
-        for index, item in enumerate(doc.get(section) or []):
+        items = doc.get(section)
+        for index, item in enumerate(items if isinstance(items, list) else []):
             ident = item.get("id") if isinstance(item, dict) else None
             if not isinstance(ident, str):
                 continue

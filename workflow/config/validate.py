@@ -7,7 +7,7 @@ import re
 import tomllib
 from decimal import Decimal
 from pathlib import Path as FilePath
-from typing import Any
+from typing import Any, TypeVar
 
 from workflow.config.checker import ID_PATTERN, Checker, dotted, province_codes
 from workflow.config.lines import Path, key_lines, line_of
@@ -22,6 +22,8 @@ from workflow.config.model import (
 from workflow.config.parties import check_unique_ids, read_groups, read_organisations
 from workflow.errors import BadInput
 from workflow.kpis import ScoringRules
+
+_T = TypeVar("_T")
 
 
 class ConfigInvalid(BadInput):
@@ -135,7 +137,9 @@ class _Reader:
             "opdc_email",
             "opdc_supervisor_email",
         )
-        table = c.table(self.doc.get("cycle", {}), path, (*required, "name_en"), required)
+        if "cycle" not in self.doc:
+            return None  # reported once, as a missing top-level key
+        table = c.table(self.doc["cycle"], path, (*required, "name_en"), required)
         if table is None:
             return None
         out: dict[str, Any] = {
@@ -247,7 +251,7 @@ class _Reader:
             )
         rules = NotificationRules(
             send_time=send_time,
-            reminders=c.offsets(table, "reminders", path) or defaults.reminders,
+            reminders=_or(c.offsets(table, "reminders", path), defaults.reminders),
             overdue_after=_or(
                 c.integer(table, "overdue_after", path, minimum=1), defaults.overdue_after
             ),
@@ -299,6 +303,7 @@ class _Reader:
             c.problem(path, "scoring.dimension_weights must be a table of dimension = weight")
             return None
         weights: dict[str, Decimal] = {}
+        before = len(c.problems)
         for key, raw in value.items():
             if not re.fullmatch(r"[1-9]\d*", key):
                 c.problem((*path, key), f"dimension {key!r} must be a positive whole number")
@@ -309,12 +314,14 @@ class _Reader:
             elif number is not None:
                 weights[key] = number
         total = sum(weights.values(), Decimal(0))
-        if weights and total != 100:
+        # The sum is only worth reporting when every weight could be read.
+        if len(c.problems) == before and total != 100:
             c.problem(path, f"scoring.dimension_weights add up to {total}, not 100")
         return weights
 
 
-def _or(value: int | None, default: int) -> int:
+def _or(value: _T | None, default: _T) -> _T:
+    """``value`` unless it is None (an explicit empty list or 0 is kept)."""
     return default if value is None else value
 
 

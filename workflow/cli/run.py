@@ -1,0 +1,188 @@
+"""``rubrong run``: the service (scheduler, mail dispatcher, optional web dashboard + API)."""
+
+from __future__ import annotations
+
+import importlib
+import logging
+import os
+import threading
+import time
+from typing import Annotated, Any, cast
+
+import typer
+
+from notifications.mailers import Mailer
+from workflow.cli.app import Settings, app, parse_time_option
+from workflow.cli.service import make_mailer
+from workflow.clock import AcceleratedClock, SystemClock
+from workflow.errors import BadInput, EnvironmentProblem
+from workflow.service import (
+    DEFAULT_POLL_SECONDS,
+    JsonLog,
+    JsonLogHandler,
+    Service,
+    ServiceClock,
+    StopFlag,
+)
+from workflow.store import Database
+
+WEB_MODULE = "workflow.web.app"
+WEB_START_SECONDS = 20.0
+
+
+def parse_listen(value: str) -> tuple[str, int]:
+    """``HOST:PORT`` (``[::1]:8000`` for IPv6) → (host, port); exit 2 when malformed."""
+    host, sep, port = value.rpartition(":")
+    host = host.strip("[]")
+    if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
+        raise BadInput(f"--web: expected HOST:PORT, got {value!r}")
+    return host, int(port)
+
+
+def load_web_app(db_url: str, clock: ServiceClock) -> Any:
+    """``workflow.web.app.create_app(db_url, clock)``, imported only when ``--web`` is given."""
+    try:
+        module = importlib.import_module(WEB_MODULE)
+    except ModuleNotFoundError as exc:
+        if exc.name is not None and WEB_MODULE.startswith(exc.name):
+            raise BadInput(
+                f"--web: the web dashboard is not available (module {WEB_MODULE} is missing)"
+            ) from exc
+        raise
+    return module.create_app(db_url, clock)
+
+
+class WebServer:
+    """uvicorn in a background thread; stopped by setting ``should_exit``."""
+
+    def __init__(self, asgi: Any, host: str, port: int) -> None:
+        import uvicorn
+
+        config = uvicorn.Config(
+            asgi, host=host, port=port, log_config=None, access_log=False, lifespan="auto"
+        )
+        self.where = f"{host}:{port}"
+        self.server = uvicorn.Server(config)
+        self.thread = threading.Thread(target=self.server.run, name="web", daemon=True)
+
+    def start(self) -> None:
+        """Start serving; exit 1 when the server cannot start (port taken…)."""
+        self.thread.start()
+        deadline = time.monotonic() + WEB_START_SECONDS
+        while not self.server.started:
+            if not self.thread.is_alive() or time.monotonic() > deadline:
+                self.stop()
+                raise EnvironmentProblem(f"--web: cannot serve on {self.where}")
+            time.sleep(0.02)
+
+    def problem(self) -> str | None:
+        """A message once the server thread has died."""
+        return None if self.thread.is_alive() else f"web server on {self.where} stopped"
+
+    def stop(self) -> None:
+        """Ask uvicorn to exit and wait for it."""
+        self.server.should_exit = True
+        if self.thread.is_alive():
+            self.thread.join(timeout=10)
+
+
+def make_clock(clock_start: str | None, speed: float | None) -> ServiceClock:
+    """The system clock, or an accelerated one with ``--clock-start``/``--speed``."""
+    if clock_start is None and speed is None:
+        return SystemClock()
+    if speed is not None and not speed > 0:
+        raise BadInput("--speed: must be a number > 0 (virtual seconds per wall second)")
+    start = parse_time_option(clock_start, "--clock-start")
+    return AcceleratedClock(
+        int(time.time()) if start is None else start, 1.0 if speed is None else speed
+    )
+
+
+@app.command(name="run")
+def run_command(
+    ctx: typer.Context,
+    web: Annotated[
+        str | None, typer.Option("--web", help="also serve the dashboard + API on HOST:PORT")
+    ] = None,
+    clock_start: Annotated[
+        str | None,
+        typer.Option("--clock-start", help="start a virtual clock at TIME (ISO 8601)"),
+    ] = None,
+    speed: Annotated[
+        float | None,
+        typer.Option("--speed", help="virtual seconds per wall second (with a virtual clock)"),
+    ] = None,
+    once: Annotated[
+        bool, typer.Option("--once", help="catch up (tick + send) once, then exit")
+    ] = False,
+    poll: Annotated[
+        float,
+        typer.Option("--poll", help="wall seconds between checks for mail queued elsewhere"),
+    ] = DEFAULT_POLL_SECONDS,
+) -> None:
+    """The service: wakes at every timer instant, sends mail, stops cleanly on SIGTERM."""
+    stop = StopFlag()
+    if not once:
+        stop.install()
+    try:
+        code = _serve(ctx.obj, stop, web, clock_start, speed, once, poll)
+    finally:
+        stop.restore()
+    if code:
+        raise typer.Exit(code)
+
+
+def _serve(
+    options: Settings,
+    stop: StopFlag,
+    web: str | None,
+    clock_start: str | None,
+    speed: float | None,
+    once: bool,
+    poll: float,
+) -> int:
+    if not poll > 0:
+        raise BadInput("--poll: must be a number of seconds > 0")
+    clock = make_clock(clock_start, speed)
+    listen = parse_listen(web) if web is not None else None
+    asgi = load_web_app(options.db_url, clock) if listen is not None else None
+    log = JsonLog(clock)
+    handler = JsonLogHandler(log)
+    root = logging.getLogger()
+    root.addHandler(handler)
+    db = Database(options.db_url, pooled=True)
+    server: WebServer | None = None
+    try:
+        db.create_schema()
+        mailer = cast(Mailer, make_mailer(options))
+        service = Service(db, clock, mailer, log, poll=poll)
+        log(
+            "start",
+            pid=os.getpid(),
+            clock="accelerated" if isinstance(clock, AcceleratedClock) else "system",
+            speed=getattr(clock, "speed", 1.0),
+            mailer=type(mailer).__name__,
+            web=web,
+            once=once,
+        )
+        if once:
+            service.catch_up()
+            db.dispose()
+            log("stopped", exit_code=0)
+            return 0
+        if listen is not None:
+            server = WebServer(asgi, *listen)
+            server.start()
+            log("web", listen=server.where)
+        code = service.run(stop, server.problem if server is not None else None)
+        if server is not None:
+            server.stop()
+            server = None
+        db.dispose()
+        log("stopped", exit_code=code, wakes=service.wakes)
+        return code
+    finally:
+        if server is not None:
+            server.stop()
+        db.dispose()
+        root.removeHandler(handler)
