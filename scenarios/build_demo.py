@@ -144,6 +144,8 @@ def main() -> None:
         at = late_days[late_sar12.index(ident)] if ident in late_sar12 else "2011-10-25T10:00"
         act(at, ident, "submit_sar12")
     for ident in ids:
+        if ident in never_sar12:
+            continue  # never sent the SAR 12: stays unevaluated and unscored
         results = {
             "1.1": round(rng.uniform(1.5, 5.5), 2),
             "2.1": round(rng.uniform(72, 92), 1),
@@ -153,7 +155,7 @@ def main() -> None:
         if ident in negotiating:
             results["1.2"] = results.pop("1.1")
         act("2011-12-20T10:00", ident, "evaluate", "evaluator", data={"results": results})
-    for ident in ids:
+    for ident in (i for i in ids if i not in never_sar12):
         act(
             "2012-01-25T10:00",
             ident,

@@ -13,7 +13,7 @@ from rich.table import Table
 from workflow.cli.app import CycleOption, JsonOption, app, parse_time_option, print_json, settings
 from workflow.errors import BadInput
 from workflow.history import require_valid, verify
-from workflow.report import to_csv, to_json, to_xlsx
+from workflow.report import score_chart_svg, to_csv, to_json, to_xlsx
 from workflow.reporting import report_rows
 from workflow.repository import get_agreement, get_cycle
 from workflow.scores import agreement_score
@@ -183,6 +183,9 @@ def report(
     output: Annotated[
         Path | None, typer.Option("--output", "-o", help="file (xlsx needs one)")
     ] = None,
+    chart: Annotated[
+        Path | None, typer.Option("--chart", help="also write an SVG chart of the scores")
+    ] = None,
     cycle: CycleOption = None,
     as_json: JsonOption = False,
 ) -> None:
@@ -194,6 +197,10 @@ def report(
         raise BadInput(f"unknown report format {fmt!r} (csv, json, xlsx)")
     with options.database().read() as conn:
         rows = report_rows(conn, options.cycle)
+    if chart is not None:
+        late = {str(r["agreement"]): int(r["late_business_days"] or 0) for r in rows}
+        chart.write_text(score_chart_svg(rows, late), encoding="utf-8")
+        sys.stderr.write(f"wrote {chart}\n")
     if fmt == "xlsx":
         target = output or Path("report.xlsx")
         to_xlsx(rows, target)
