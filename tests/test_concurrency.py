@@ -120,8 +120,11 @@ class Forker:
 
     def _ask(self, command: dict[str, Any]) -> dict[str, Any]:
         assert self.proc.stdin is not None and self.proc.stdout is not None
-        self.proc.stdin.write(json.dumps(command) + "\n")
-        self.proc.stdin.flush()
+        try:
+            self.proc.stdin.write(json.dumps(command) + "\n")
+            self.proc.stdin.flush()
+        except BrokenPipeError:
+            pytest.fail(f"the fork server died ({self.proc.poll()}): {self.stderr()}")
         line = self.proc.stdout.readline()
         assert line, f"the fork server died: {self.stderr()}"
         answer: dict[str, Any] = json.loads(line)

@@ -170,7 +170,9 @@ def _write(
         values["kpis"] = json.dumps(effects.new_kpis, ensure_ascii=False)
         values["kpi_version"] = agreement.kpi_version + 1
     if event == "allocate_incentive":
+        # The tier follows from the score; it is recorded in the entry so the history shows it.
         values["tier"] = agreement_score(conn, cycle, agreement).get("tier")
+        data = {**data, "tier": values["tier"]}
     result = conn.execute(
         update(AGREEMENTS)
         .where(AGREEMENTS.c.pk == agreement.pk, AGREEMENTS.c.version == agreement.version)

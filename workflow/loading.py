@@ -16,6 +16,7 @@ from typing import Any
 
 from sqlalchemy import Connection, delete, func, insert, select, text, update
 
+from notifications.outbox import NOTICE_KINDS, skip_pending
 from workflow.calendar import BusinessCalendar
 from workflow.clock import Clock
 from workflow.config.diff import Change, diff_documents
@@ -64,6 +65,9 @@ def load_cycle(
         if row.content_hash == content_hash:
             return LoadOutcome("unchanged", cycle.id)
         changes = diff_documents(json.loads(row.document), json.loads(document))
+        if not changes:
+            # Only the order of groups or organisations differs: the same content.
+            return LoadOutcome("unchanged", cycle.id)
         if dry_run:
             return LoadOutcome("would_change", cycle.id, changes=changes)
         if not apply_changes:
@@ -222,6 +226,12 @@ def _apply(
         )
     )
     _record_version(conn, cycle.id, version, content_hash, document, source, now)
+    old_dues = {
+        r.id: r.due
+        for r in conn.execute(
+            select(MILESTONES.c.id, MILESTONES.c.due).where(MILESTONES.c.cycle_id == cycle.id)
+        )
+    }
     conn.execute(delete(MILESTONES).where(MILESTONES.c.cycle_id == cycle.id))
     conn.execute(insert(MILESTONES), _milestone_rows(cycle))
     _sync_parties(conn, cycle)
@@ -229,7 +239,11 @@ def _apply(
     _create_agreements(conn, cycle.id)
     if row.last_tick is not None:
         _waive_passed(conn, cycle.id, int(first_new), int(row.last_tick))
-    _rejudge(conn, cycle, row.last_tick, _moved_milestones(cycle, changes))
+    moved = _moved_milestones(cycle, old_dues)
+    _rejudge(conn, cycle, row.last_tick, moved)
+    for milestone_id in sorted(moved):
+        # Notices about the old date would be wrong; the next tick enqueues the new ones.
+        skip_pending(conn, cycle.id, milestone_id, NOTICE_KINDS, None)
     db.lock_chain(conn)
     append(
         conn,
@@ -296,14 +310,16 @@ def _waive_passed(conn: Connection, cycle_id: str, first_new_pk: int, last_tick:
         )
 
 
-def _moved_milestones(cycle: Cycle, changes: list[Change]) -> set[str]:
-    """Milestones whose effective dates may have moved (any calendar change moves them all)."""
-    if any(change.path.startswith("calendar") for change in changes):
-        return {milestone.id for milestone in cycle.milestones}
+def _moved_milestones(cycle: Cycle, old_dues: dict[str, str | None]) -> set[str]:
+    """Milestones that existed before and whose effective due date is now another one.
+
+    Compared on the effective date, so a calendar change that moves a deadline under
+    ``next_business_day`` counts, and a new title or reminder list does not.
+    """
     return {
-        change.path.split(".")[1]
-        for change in changes
-        if change.path.startswith("milestones.") and change.path.count(".") >= 1
+        m.id
+        for m in cycle.milestones
+        if m.id in old_dues and old_dues[m.id] != (m.due.isoformat() if m.due else None)
     }
 
 

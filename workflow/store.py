@@ -18,7 +18,7 @@ from sqlalchemy.exc import ArgumentError, OperationalError
 from sqlalchemy.pool import NullPool
 
 from workflow.errors import BadInput, EnvironmentProblem
-from workflow.tables import TABLES
+from workflow.migrate import ensure_schema
 
 CHAIN_LOCK_ID = 0x5255_4252  # "RUBR": the advisory lock serialising history appends
 DEFAULT_URL = "sqlite:///rubrong.db"
@@ -46,9 +46,9 @@ class Database:
             self.engine = create_engine(parsed, **pool)
 
     def create_schema(self) -> None:
-        """Create missing tables (idempotent)."""
+        """Create a new database at the newest schema; refuse an outdated one (exit 1)."""
         try:
-            TABLES.create_all(self.engine)
+            ensure_schema(self.engine)
         except OperationalError as exc:
             raise EnvironmentProblem(f"database unreachable: {_reason(exc)}") from exc
 

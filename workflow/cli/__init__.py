@@ -2,7 +2,15 @@
 
 from __future__ import annotations
 
-from workflow.cli import core, reads, run, service, simulate  # noqa: F401  (registers the commands)
+from workflow.cli import (  # noqa: F401  (importing registers the commands)
+    core,
+    db,
+    reads,
+    run,
+    service,
+    simulate,
+    users,
+)
 from workflow.cli.app import app, main
 
 __all__ = ["app", "main"]

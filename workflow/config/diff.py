@@ -7,6 +7,9 @@ from dataclasses import dataclass
 from typing import Any
 
 KEYED_SECTIONS = ("milestones", "groups", "organisations")
+# Sections whose order means something (milestones are listed in file order); the order of
+# groups and organisations is not stored, so reordering them is no change.
+ORDERED_SECTIONS = ("milestones",)
 
 
 @dataclass(frozen=True)
@@ -56,6 +59,10 @@ def _diff_keyed(section: str, old: list[Any], new: list[Any], changes: list[Chan
     for ident in before:
         if ident not in after:
             changes.append(Change("-", f"{section}.{ident}", old=before[ident]))
+    kept_before = [ident for ident in before if ident in after]
+    kept_after = [ident for ident in after if ident in before]
+    if section in ORDERED_SECTIONS and kept_before != kept_after:
+        changes.append(Change("~", f"{section} (order)", kept_before, kept_after))
     for ident, item in after.items():
         path = f"{section}.{ident}"
         if ident not in before:

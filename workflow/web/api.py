@@ -89,7 +89,10 @@ def list_agreements(
 
 @router.get("/agreements/{agreement}", responses=schemas.ok(schemas.AGREEMENT, 404))
 def one_agreement(
-    request: Request, agreement: str, _user: User = Depends(api_user), cycle: str | None = CycleQuery
+    request: Request,
+    agreement: str,
+    _user: User = Depends(api_user),
+    cycle: str | None = CycleQuery,
 ) -> Any:
     """One agreement as ``status AGREEMENT --json`` prints it."""
     with services(request).db.read() as conn:
@@ -101,7 +104,10 @@ def one_agreement(
     responses=schemas.ok(schemas.MILESTONE, 404, many=True),
 )
 def agreement_milestones(
-    request: Request, agreement: str, _user: User = Depends(api_user), cycle: str | None = CycleQuery
+    request: Request,
+    agreement: str,
+    _user: User = Depends(api_user),
+    cycle: str | None = CycleQuery,
 ) -> Any:
     """``milestones AGREEMENT --json``."""
     with services(request).db.read() as conn:
@@ -129,7 +135,10 @@ def agreement_history(
 
 @router.get("/agreements/{agreement}/score", responses=schemas.ok(schemas.SCORE, 404))
 def agreement_score_card(
-    request: Request, agreement: str, _user: User = Depends(api_user), cycle: str | None = CycleQuery
+    request: Request,
+    agreement: str,
+    _user: User = Depends(api_user),
+    cycle: str | None = CycleQuery,
 ) -> Any:
     """``score AGREEMENT --json``."""
     with services(request).db.read() as conn:
@@ -244,7 +253,9 @@ def verify_chain(
 
 
 @router.get("/report", responses=schemas.ok({"type": "object"}, 404, many=True))
-def report(request: Request, _user: User = Depends(api_user), cycle: str | None = CycleQuery) -> Any:
+def report(
+    request: Request, _user: User = Depends(api_user), cycle: str | None = CycleQuery
+) -> Any:
     """``report --json``: every agreement ranked by final score."""
     with services(request).db.read() as conn:
         return [] if _no_cycle(conn, cycle) else report_rows(conn, cycle)

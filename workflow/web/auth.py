@@ -80,7 +80,9 @@ def admin_user(request: Request, user: User = Depends(api_user)) -> User:
 def refuse(svc: Services, user: User, agreement: str | None, action: str, reason: str) -> None:
     """Log an authorisation failure and raise it (403)."""
     error = NotAuthorised(f"{user.role}: {reason}")
-    record_refusal(svc.db, svc.clock, str(user.role), agreement, f"{action} (user {user.name})", error)
+    record_refusal(
+        svc.db, svc.clock, str(user.role), agreement, f"{action} (user {user.name})", error
+    )
     raise error
 
 

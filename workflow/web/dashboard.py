@@ -108,9 +108,7 @@ def signout() -> Response:
 
 
 @router.get("/")
-def matrix(
-    request: Request, group: str = "", milestone: str = "", status: str = ""
-) -> Response:
+def matrix(request: Request, group: str = "", milestone: str = "", status: str = "") -> Response:
     """The organisation × milestone compliance matrix, filtered by group, milestone, status."""
     user = _signed_in(request)
     if not isinstance(user, User):
@@ -194,7 +192,9 @@ def outbox_page(request: Request, status: str = "", kind: str = "") -> Response:
     with services(request).db.read() as conn:
         rows = outbox_rows(conn)
     kinds = sorted({row["kind"] for row in rows})
-    shown = [r for r in rows if (not status or r["status"] == status) and (not kind or r["kind"] == kind)]
+    shown = [
+        r for r in rows if (not status or r["status"] == status) and (not kind or r["kind"] == kind)
+    ]
     return _render(
         request,
         "outbox.html.j2",
