@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from sqlalchemy import text
+from sqlalchemy import Connection, inspect, text
 
 from tests.conftest import CYCLE_2554, Cli
 from workflow.migrate import HEAD, current_revision, script_head, upgrade
@@ -18,8 +18,7 @@ def test_a_previous_schema_is_upgraded_with_its_data(db_url: str, cli: Cli) -> N
     upgrade(db.engine, "0001")  # the schema as the previous release made it
     with db.engine.begin() as conn:
         assert current_revision(conn) == "0001"
-        columns = {c for c in _outbox_columns(conn)}
-        assert "lease_until" not in columns
+        assert "lease_until" not in _outbox_columns(conn)
     db.dispose()
 
     refused = cli("status")
@@ -34,10 +33,8 @@ def test_a_previous_schema_is_upgraded_with_its_data(db_url: str, cli: Cli) -> N
     assert cli("db", "upgrade").code == 0  # again: nothing to do
 
 
-def _outbox_columns(conn: object) -> list[str]:
-    from sqlalchemy import inspect
-
-    return [c["name"] for c in inspect(conn).get_columns("outbox")]  # type: ignore[arg-type]
+def _outbox_columns(conn: Connection) -> list[str]:
+    return [column["name"] for column in inspect(conn).get_columns("outbox")]
 
 
 def test_data_written_at_the_old_revision_survives(db_url: str, cli: Cli) -> None:
