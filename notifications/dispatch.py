@@ -12,14 +12,17 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import datetime as dt
+import functools
 import json
 import os
+import re
 import socket
 import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, overload
 
-from sqlalchemy import Connection, select, text, update
+from sqlalchemy import Connection, bindparam, select, text, update
 
 from notifications.ics import deadline_ics
 from notifications.mailers import Mailer, SendResult, SendStatus
@@ -32,7 +35,7 @@ from workflow.store import Database
 from workflow.timeutil import BANGKOK, to_bangkok
 
 LEASE_SECONDS = 120
-BATCH = 200
+BATCH = 1000
 ICS_NOTICES = ("reminder", "overdue")
 
 
@@ -61,17 +64,27 @@ def dispatch(
     while True:
         with db.write() as conn:
             rows = _claim(conn, db, now, worker)
-            for cycle_id in {row["cycle_id"] for row in rows} - set(cycles):
-                cycles[cycle_id] = get_cycle(conn, cycle_id)
-            mails = [_outgoing(conn, cycles[row["cycle_id"]], row, now, sender) for row in rows]
         if not rows:
             return report
+        with db.read() as conn:  # the lease is ours: read and render outside the writer lock
+            for cycle_id in {row["cycle_id"] for row in rows} - set(cycles):
+                cycles[cycle_id] = get_cycle(conn, cycle_id)
+            orgs = _organisations(conn, rows)
+        build = functools.partial(_letter, cycles, now, sender, orgs)
+        mails = _Letters(rows, build)
         results = asyncio.run(mailer.send_batch(mails))
         with db.write() as conn:
+            sent = []
             for row, result in zip(rows, results, strict=True):
-                _record(conn, cycles[row["cycle_id"]], row, result, now, report)
-        if len(rows) < BATCH:
-            return report
+                if result.status is SendStatus.SENT:
+                    sent.append({"k": row["key"], "n": int(row["attempts"]) + 1})
+                else:
+                    _record(conn, cycles[row["cycle_id"]], row, result, now, report)
+            if sent:
+                conn.execute(_SENT.values(sent_at=now), sent)
+                report.sent += len(sent)
+        # Loop until nothing is due: alerts enqueued above are due now and go out in this run.
+        # Every row handled is sent, failed or pushed to now + backoff, so this ends.
 
 
 def _claim(conn: Connection, db: Database, now: int, worker: str) -> list[dict[str, Any]]:
@@ -101,14 +114,86 @@ def _claim(conn: Connection, db: Database, now: int, worker: str) -> list[dict[s
     ]
 
 
+_SENT = (
+    update(OUTBOX)
+    .where(OUTBOX.c.key == bindparam("k"))
+    .values(status="sent", attempts=bindparam("n"), lease_until=None, last_error=None)
+)
+
+
+def _organisations(conn: Connection, rows: list[dict[str, Any]]) -> dict[tuple[str, str], Any]:
+    """The organisation rows the claimed notifications are addressed to, in one query."""
+    wanted = {(row["cycle_id"], row["agreement"]) for row in rows if row["agreement"]}
+    found: dict[tuple[str, str], Any] = {}
+    for cycle_id in {cycle for cycle, _ in wanted}:
+        ids = sorted(org for cycle, org in wanted if cycle == cycle_id)
+        query = select(ORGANISATIONS).where(
+            ORGANISATIONS.c.cycle_id == cycle_id, ORGANISATIONS.c.id.in_(ids)
+        )
+        found.update({(cycle_id, org.id): org for org in conn.execute(query)})
+    return found
+
+
+class _Letters(Sequence[OutgoingMail]):
+    """The claimed rows as letters, each rendered (once) when the mailer first asks for it.
+
+    ``SmtpMailer``'s connections take letters one at a time, so a letter is rendered while the
+    server is still busy with the ones before it on the other connections, instead of all of
+    them being rendered before the first is sent (``bench/mail.py``).
+    """
+
+    def __init__(
+        self, rows: list[dict[str, Any]], build: Callable[[dict[str, Any]], OutgoingMail]
+    ) -> None:
+        self.rows = rows
+        self.build = build
+        self.letters: dict[int, OutgoingMail] = {}
+
+    def __len__(self) -> int:
+        return len(self.rows)
+
+    @overload
+    def __getitem__(self, index: int) -> OutgoingMail: ...
+
+    @overload
+    def __getitem__(self, index: slice) -> list[OutgoingMail]: ...
+
+    def __getitem__(self, index: int | slice) -> OutgoingMail | list[OutgoingMail]:
+        if isinstance(index, slice):
+            return [self[i] for i in range(len(self.rows))[index]]
+        position = range(len(self.rows))[index]  # IndexError as a list would raise it
+        if position not in self.letters:
+            self.letters[position] = self.build(self.rows[position])
+        return self.letters[position]
+
+
+def _letter(
+    cycles: dict[str, StoredCycle],
+    now: int,
+    sender: str | None,
+    orgs: dict[tuple[str, str], Any],
+    row: dict[str, Any],
+) -> OutgoingMail:
+    return _outgoing(None, cycles[row["cycle_id"]], row, now, sender, orgs=orgs)
+
+
 def _outgoing(
-    conn: Connection, cycle: StoredCycle, row: dict[str, Any], now: int, sender: str | None
+    conn: Connection | None,
+    cycle: StoredCycle,
+    row: dict[str, Any],
+    now: int,
+    sender: str | None,
+    *,
+    orgs: dict[tuple[str, str], Any] | None = None,
 ) -> OutgoingMail:
     settings = cycle.settings
     context = json.loads(row["context"])
     milestone = settings.milestone(row["milestone"]) if row["milestone"] else None
     org = None
-    if row["agreement"] is not None:
+    if orgs is not None:
+        org = orgs.get((row["cycle_id"], row["agreement"]))
+    elif row["agreement"] is not None:
+        assert conn is not None
         org = conn.execute(
             select(ORGANISATIONS).where(
                 ORGANISATIONS.c.cycle_id == row["cycle_id"], ORGANISATIONS.c.id == row["agreement"]
@@ -150,12 +235,12 @@ def _outgoing(
         and row["notice"] in ICS_NOTICES
         and row["kind"] != "escalation"
     ):
-        ics = deadline_ics(
-            uid=f"{row['key'].replace('/', '.')}@rubrong",
-            summary=f"{milestone.title_th} / {milestone.title_en or milestone.id}",
-            description=row["subject"],
-            due=milestone.due,
-            stamp=dt.datetime.fromtimestamp(now, tz=BANGKOK),
+        ics = _ics(
+            f"{row['key'].replace('/', '.')}@rubrong",
+            f"{milestone.title_th} / {milestone.title_en or milestone.id}",
+            row["subject"],
+            milestone.due,
+            now,
         )
     return OutgoingMail(
         key=row["key"],
@@ -166,6 +251,35 @@ def _outgoing(
         rendered=rendered,
         ics=ics,
     )
+
+
+_UID_MARK = "rubrong-uid-placeholder"
+_PLAIN_UID = re.compile(r"[A-Za-z0-9._@-]{1,70}")  # "UID:" + 70 < 75: never folded
+
+
+@functools.lru_cache(maxsize=256)
+def _ics_template(summary: str, description: str, due: dt.date, now: int) -> bytes:
+    return deadline_ics(
+        uid=_UID_MARK,
+        summary=summary,
+        description=description,
+        due=due,
+        stamp=dt.datetime.fromtimestamp(now, tz=BANGKOK),
+    )
+
+
+def _ics(uid: str, summary: str, description: str, due: dt.date, now: int) -> bytes:
+    """``deadline_ics(...)`` byte for byte; built once per deadline, text and clock reading.
+
+    A batch of reminders differs only in the UID, and icalendar took more time per letter than
+    everything else together (``bench/mail.py``). A UID that needs no escaping or folding is
+    put into the cached file; any other gets a file of its own.
+    """
+    if _PLAIN_UID.fullmatch(uid):
+        template = _ics_template(summary, description, due, now)
+        return template.replace(f"UID:{_UID_MARK}\r\n".encode(), f"UID:{uid}\r\n".encode())
+    stamp = dt.datetime.fromtimestamp(now, tz=BANGKOK)
+    return deadline_ics(uid=uid, summary=summary, description=description, due=due, stamp=stamp)
 
 
 def _offset(key: str) -> int | None:

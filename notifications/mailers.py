@@ -15,14 +15,13 @@ import ssl
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field
 from email.message import EmailMessage
-from email.utils import getaddresses, parseaddr
 from pathlib import Path
 from typing import Literal, Protocol
 from urllib.parse import unquote, urlsplit
 
 import aiosmtplib
 
-from notifications.message import OutgoingMail, build_message, message_bytes
+from notifications.message import OutgoingMail, build_message, envelope, mail_bytes
 
 SmtpMode = Literal["plain", "starttls", "tls"]
 INSECURE_ENV = "RUBRONG_SMTP_INSECURE"
@@ -76,9 +75,7 @@ def _classify(exc: Exception) -> SendStatus:
 
 
 def _envelope(mail: OutgoingMail) -> tuple[str, list[str]]:
-    sender = parseaddr(mail.sender)[1]
-    recipients = [addr for _, addr in getaddresses([mail.to]) if addr]
-    return sender, recipients
+    return envelope(mail)
 
 
 class SmtpMailer:
@@ -180,7 +177,7 @@ class SmtpMailer:
     async def _send_one(self, client: aiosmtplib.SMTP, mail: OutgoingMail) -> SendResult:
         try:
             sender, recipients = _envelope(mail)
-            data = message_bytes(build_message(mail))
+            data = mail_bytes(mail)
         except ValueError as exc:
             return SendResult(mail.key, SendStatus.PERMANENT, f"bad message: {exc}")
         try:
@@ -207,7 +204,7 @@ class MaildirMailer:
             return [SendResult(m.key, SendStatus.TEMPORARY, _describe(exc)) for m in mails]
         for mail in mails:
             try:
-                data = message_bytes(build_message(mail), linesep="\n")
+                data = mail_bytes(mail, linesep="\n")
             except ValueError as exc:
                 results.append(SendResult(mail.key, SendStatus.PERMANENT, f"bad message: {exc}"))
                 continue

@@ -31,7 +31,7 @@ def recompute(entries: list[dict[str, Any]]) -> str:
     """Check every entry's ``prev_hash`` and ``hash`` as CONTRACT.md defines them; the head."""
     prev = GENESIS
     for position, entry in enumerate(entries, start=1):
-        assert REQUIRED_KEYS <= entry.keys(), entry
+        assert entry.keys() >= REQUIRED_KEYS, entry
         assert entry["seq"] == position, entry
         assert entry["prev_hash"] == prev, entry["seq"]
         body = {key: value for key, value in entry.items() if key != "hash"}
@@ -40,6 +40,15 @@ def recompute(entries: list[dict[str, Any]]) -> str:
         assert entry["hash"] == digest, f"seq {entry['seq']}: hash does not recompute"
         prev = digest
     return prev
+
+
+def strict_json(text: str) -> Any:
+    """Parse as strict JSON (no NaN or Infinity), as any outside auditor's tool would."""
+
+    def reject(name: str) -> None:
+        raise AssertionError(f"{name} is not JSON")
+
+    return json.loads(text, parse_constant=reject)
 
 
 def fire_ok(
@@ -79,7 +88,7 @@ def test_chain_recomputes_from_history_output_alone(loaded: Cli, tmp_path: Any) 
     changed.write_text(original.replace('due = "2011-07-16"', 'due = "2011-07-18"'), "utf-8")
     applied = loaded("load", str(changed), "--apply-changes")
     assert applied.code == 0, applied.err
-    entries = loaded("history", "--json").json()
+    entries = strict_json(loaded("history", "--json").out)
     assert {entry["kind"] for entry in entries} == {"event", "timer", "config"}
     (config,) = [entry for entry in entries if entry["kind"] == "config"]
     assert (config["event"], config["actor"]) == ("apply_changes", "admin")
@@ -282,3 +291,15 @@ def test_timer_entries_do_not_bound_the_effective_time(loaded: Cli) -> None:
     assert after[0] == missed  # the missed entry stays
     assert after[1]["event"] == "propose_kpis" and after[1]["at"] == "2010-09-12T00:00:00+07:00"
     assert loaded("verify").code == 0
+
+
+def test_data_that_would_print_as_invalid_json_is_refused(loaded: Cli) -> None:
+    # 1e400 parses to infinity; stored, it would print as Infinity: not JSON, not recomputable
+    data = KPIS[:-1] + ', "note": 1e400}'
+    refused = loaded("fire", "TH-50", "propose_kpis", "--as", "province:TH-50", "--data", data)
+    assert refused.code == 2 and "Traceback" not in refused.err, refused.err
+    assert loaded("history", "--json").json() == []
+    fire_ok(
+        loaded, "TH-50", "propose_kpis", "province:TH-50", "2010-09-10", KPIS[:-1] + ', "n": 1e300}'
+    )
+    recompute(strict_json(loaded("history", "--json").out))

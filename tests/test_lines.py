@@ -1,4 +1,4 @@
-"""``workflow.config.lines``: the line each key, table and array element of a TOML text starts on."""
+"""``workflow.config.lines``: the line on which each key, table and array element starts."""
 
 from __future__ import annotations
 
@@ -91,7 +91,7 @@ def test_inline_tables_in_a_multi_line_array() -> None:
 
 
 def test_array_elements_one_per_line() -> None:
-    text = '[[groups]]\nid = "g"\nprovinces = [\n  "TH-50",\n  "TH-58",  # Mae Hong Son\n  "TH-52"\n]\n'
+    text = '[[groups]]\nid = "g"\nprovinces = [\n  "TH-50",\n  "TH-58",  # MHS\n  "TH-52"\n]\n'
     lines = scan(text)
     assert lines[("groups", 0, "provinces")] == 3
     assert lines[("groups", 0, "provinces", 0)] == where(text, "TH-50")
@@ -182,3 +182,38 @@ def test_line_of_falls_back_to_the_nearest_ancestor() -> None:
     assert line_of(lines, ("milestones", 0, "due")) == 4
     assert line_of(lines, ("calendar", "add")) == 1
     assert line_of(lines, ()) == 1
+
+
+def test_one_line_fast_path_and_its_fallbacks() -> None:
+    text = "\n".join(
+        [
+            "[t]",
+            'a = ""',
+            "b = 1979-05-27 07:32:00  # a date-time with a space",
+            "c = 1",
+            'd = """x"""',
+            "e = 2",
+            "f = '' # empty literal",
+            "g = [",
+            "  3,",
+            "]",
+            "h = -inf",
+            'i = "a # not a comment"',
+            "j = 4",
+        ]
+    )
+    lines = scan(text)
+    for key in "abcdefghij":
+        assert lines[("t", key)] == where(text, f"{key} = "), key
+    assert lines[("t", "g", 0)] == 9
+
+
+def test_a_large_generated_file() -> None:
+    from workflow.cyclegen import generate_cycle
+
+    text = generate_cycle(cycle_id="2560", agencies=3000)
+    lines = scan(text)
+    assert lines[("organisations", 3011, "email")] == where(text, "head@agency-003000.")
+    assert lines[("groups", 2, "provinces", 3)] == where(text, "supervisor@group-03.") + 1
+    assert lines[("scoring", "tiers", 3, "min")] == where(text, '"ผ่านเกณฑ์"')
+    assert lines[("milestones", 12, "title_en")] == where(text, "Evaluation visits by OPDC")

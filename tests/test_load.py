@@ -101,6 +101,9 @@ def test_same_file_again_changes_nothing(loaded: Cli, tmp_path: Path) -> None:
     shuffled = TEXT[:first] + "\n[[organisations]]".join([blocks[0], *reversed(blocks[1:])])
     same = loaded("load", write(tmp_path, shuffled, "shuffled.toml"))
     assert same.code == 0, same.err
+    # --apply-changes with nothing to apply records nothing either.
+    same = loaded("load", str(CYCLE_2554), "--apply-changes")
+    assert same.code == 0, same.err
     assert snapshot(loaded) == before
     assert before["history"] == []
 
@@ -136,8 +139,17 @@ def test_dry_run_of_a_first_load_creates_nothing(cli: Cli) -> None:
 
 
 def test_apply_changes_records_one_config_entry(loaded: Cli, tmp_path: Path) -> None:
-    fired = loaded("fire", "TH-50", "propose_kpis", "--as", "province:TH-50", "--at",
-                   "2010-09-10", "--data", PROPOSAL)
+    fired = loaded(
+        "fire",
+        "TH-50",
+        "propose_kpis",
+        "--as",
+        "province:TH-50",
+        "--at",
+        "2010-09-10",
+        "--data",
+        PROPOSAL,
+    )
     assert fired.code == 0, fired.err
     before = snapshot(loaded)
     text = edit(TEXT, 'email = "governor@th-50.rubrong.example"', 'email = "gov@th-50.example"')
@@ -220,8 +232,17 @@ def test_organisation_added_after_a_tick(loaded: Cli, tmp_path: Path) -> None:
 
 
 def test_removed_organisation_keeps_agreement_and_history(loaded: Cli, tmp_path: Path) -> None:
-    fired = loaded("fire", "TH-39", "propose_kpis", "--as", "province:TH-39", "--at",
-                   "2010-09-10", "--data", PROPOSAL)
+    fired = loaded(
+        "fire",
+        "TH-39",
+        "propose_kpis",
+        "--as",
+        "province:TH-39",
+        "--at",
+        "2010-09-10",
+        "--data",
+        PROPOSAL,
+    )
     assert fired.code == 0, fired.err
     own_history = loaded("history", "TH-39", "--json").json()
     assert len(own_history) == 1
@@ -262,9 +283,11 @@ def test_moved_due_date_is_rejudged(loaded: Cli, tmp_path: Path) -> None:
     sar6 = by_id(loaded("milestones", "TH-50", "--json").json(), "milestone")["sar6"]
     # 2, 3 and 4 May (Labour Day in lieu is removed; 5 May is Coronation Day)
     assert (sar6["status"], sar6["late_business_days"]) == ("late", 3)
-    overdue = [row for row in loaded("outbox", "--json").json()
-               if row["milestone"] == "sar6" and row["kind"] == "overdue"
-               and row["agreement"] == "TH-51"]
+    overdue = [
+        row
+        for row in loaded("outbox", "--json").json()
+        if row["milestone"] == "sar6" and row["kind"] == "overdue" and row["agreement"] == "TH-51"
+    ]
     assert [row["status"] for row in overdue] == ["pending"]
 
     # The deadline moves to 31 May: in the future of the last tick.
@@ -276,9 +299,11 @@ def test_moved_due_date_is_rejudged(loaded: Cli, tmp_path: Path) -> None:
     sar6 = by_id(loaded("milestones", "TH-50", "--json").json(), "milestone")["sar6"]
     assert (sar6["status"], sar6["late_business_days"]) == ("met", 0)
     # The overdue notices about the old date are stale: they must not go out.
-    stale = [row["status"] for row in loaded("outbox", "--json").json()
-             if row["milestone"] == "sar6" and row["kind"] == "overdue"
-             and row["agreement"] == "TH-51"]
+    stale = [
+        row["status"]
+        for row in loaded("outbox", "--json").json()
+        if row["milestone"] == "sar6" and row["kind"] == "overdue" and row["agreement"] == "TH-51"
+    ]
     assert stale == ["skipped"]
     assert loaded("verify").code == 0
 
@@ -287,8 +312,11 @@ def test_moved_due_date_is_rejudged(loaded: Cli, tmp_path: Path) -> None:
     assert statuses(loaded, "TH-51")["sar6"] == "pending"
     assert loaded("tick", "--now", "2011-06-01T00:00", "--no-send").code == 0
     assert statuses(loaded, "TH-51")["sar6"] == "missed"
-    missed = [entry for entry in loaded("history", "TH-51", "--json").json()
-              if entry["event"] == "missed" and entry["data"]["milestone"] == "sar6"]
+    missed = [
+        entry
+        for entry in loaded("history", "TH-51", "--json").json()
+        if entry["event"] == "missed" and entry["data"]["milestone"] == "sar6"
+    ]
     assert [entry["data"]["due"] for entry in missed] == ["2011-04-30", "2011-05-31"]
     assert statuses(loaded, "TH-50")["sar6"] == "met"
 
@@ -319,8 +347,11 @@ def test_title_change_is_applied_without_rejudging(loaded: Cli, tmp_path: Path) 
     applied = loaded("load", write(tmp_path, text), "--apply-changes")
     assert applied.code == 0, applied.err
     assert statuses(loaded, "TH-51")["sar6"] == "missed"
-    overdue = {row["status"] for row in loaded("outbox", "--json").json()
-               if row["milestone"] == "sar6" and row["kind"] == "overdue"}
+    overdue = {
+        row["status"]
+        for row in loaded("outbox", "--json").json()
+        if row["milestone"] == "sar6" and row["kind"] == "overdue"
+    }
     assert overdue == {"pending"}
 
 
@@ -334,3 +365,23 @@ def test_reordered_milestones_are_a_change(loaded: Cli, tmp_path: Path) -> None:
     assert loaded("load", write(tmp_path, swapped), "--apply-changes").code == 0
     order = [row["milestone"] for row in loaded("milestones", "TH-50", "--json").json()]
     assert order[:2] == ["negotiation", "propose_kpis"]
+
+
+def test_calendar_change_recounts_late_days(loaded: Cli, tmp_path: Path) -> None:
+    """A holiday added at OPDC (TH-10) shortens a late arrival; the due date stays."""
+    for event, role, at in (
+        ("propose_kpis", "province:TH-50", "2010-09-10"),
+        ("agree", "committee", "2010-09-20"),
+        ("sign", "admin", "2010-11-15"),
+        ("submit_sar6", "province:TH-50", "2011-05-05T10:00"),
+    ):
+        data = ["--data", PROPOSAL] if event == "propose_kpis" else []
+        assert loaded("fire", "TH-50", event, "--as", role, "--at", at, *data).code == 0
+    sar6 = by_id(loaded("milestones", "TH-50", "--json").json(), "milestone")["sar6"]
+    assert (sar6["status"], sar6["late_business_days"]) == ("late", 3)
+    extra = 'add = [{ date = "2011-05-03", name = "test holiday", scope = ["TH-10"] }]'
+    text = edit(TEXT, "add = []", extra)
+    applied = loaded("load", write(tmp_path, text), "--apply-changes")
+    assert applied.code == 0, applied.err
+    sar6 = by_id(loaded("milestones", "TH-50", "--json").json(), "milestone")["sar6"]
+    assert (sar6["due"], sar6["status"], sar6["late_business_days"]) == ("2011-04-30", "late", 2)

@@ -227,6 +227,13 @@ def test_toml_syntax_error_duplicate_key(sqlite_cli: Cli, tmp_path: Path) -> Non
     assert "TOML syntax error" in message
 
 
+def test_toml_syntax_error_at_the_end_of_the_file(sqlite_cli: Cli, tmp_path: Path) -> None:
+    text = BASE + 'note = """never closed\n\n'
+    number, message = only_problem(sqlite_cli, tmp_path, text)
+    assert number == len(text.splitlines())
+    assert "TOML syntax error" in message and "end of document" in message
+
+
 def test_unknown_key_in_a_milestone(sqlite_cli: Cli, tmp_path: Path) -> None:
     text = edit(BASE, 'event = "submit_sar6"\n', 'event = "submit_sar6"\ncolour = "red"\n')
     number, message = only_problem(sqlite_cli, tmp_path, text)
@@ -267,7 +274,7 @@ def test_missing_required_key_of_cycle_and_organisation(sqlite_cli: Cli, tmp_pat
 
 
 def test_missing_cycle_table_is_one_problem(sqlite_cli: Cli, tmp_path: Path) -> None:
-    head, rest = BASE.split("[calendar]")
+    rest = BASE.split("[calendar]")[1]
     number, message = only_problem(sqlite_cli, tmp_path, "[calendar]" + rest)
     assert number == 1
     assert message == "missing required key cycle"
@@ -449,7 +456,7 @@ def test_timezone_must_be_bangkok(sqlite_cli: Cli, tmp_path: Path) -> None:
 def test_two_milestones_with_a_penalty(sqlite_cli: Cli, tmp_path: Path) -> None:
     text = edit(
         BASE,
-        'reminders = [7, 1]\n',
+        "reminders = [7, 1]\n",
         'reminders = [7, 1]\npenalty_per_business_day = "0.0100"\n',
     )
     text = edit(text, 'title_th = "รายงาน 12 เดือน"', 'title_th = "รายงาน 12 เดือน" # second')
@@ -559,7 +566,7 @@ def test_load_refuses_an_invalid_file_and_lists_its_problems(
 
 def test_not_utf8_and_missing_file(sqlite_cli: Cli, tmp_path: Path) -> None:
     path = tmp_path / "cycle.toml"
-    path.write_bytes(BASE.replace("รอบทดสอบ", "x").encode() + b'\n# \xff\xfe latin\n')
+    path.write_bytes(BASE.replace("รอบทดสอบ", "x").encode() + b"\n# \xff\xfe latin\n")
     result = sqlite_cli("validate", str(path))
     assert result.code == 2
     assert problems(result)[0][1].startswith("the file is not valid UTF-8")

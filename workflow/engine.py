@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import sys
 import time
 from dataclasses import dataclass
@@ -69,6 +70,10 @@ def fire(db: Database, clock: Clock, request: FireRequest) -> Agreement:
     role = parse_role(request.role)
     if request.event not in EVENTS:
         raise BadInput(f"unknown event {request.event!r} (events: {', '.join(EVENTS)})")
+    try:  # the history prints data as JSON: 1e400 (→ Infinity) would make that invalid
+        json.dumps(request.data or {}, allow_nan=False)
+    except ValueError:
+        raise BadInput("data: numbers must be finite (JSON has no Infinity or NaN)") from None
     with db.read() as conn:
         cycle = get_cycle(conn, request.cycle)
         agreement = get_agreement(conn, cycle.id, request.agreement)
@@ -89,6 +94,7 @@ def fire(db: Database, clock: Clock, request: FireRequest) -> Agreement:
     ctx = _guard_context(request.event, at, data, agreement, cycle, current)
     new_state = apply_event(request.event, agreement.state, ctx)
     effects = interpret(request.event, data, agreement, cycle.settings, agreement.state)
+    _test_hook("read")
     with db.write() as conn:
         _write(
             conn,
@@ -156,6 +162,9 @@ def _write(
     now: int,
     data: dict[str, Any],
 ) -> None:
+    # The chain lock comes first, before any row: a tick's timer entries then see this fire
+    # either wholly before or wholly after them, and the lock order can never deadlock.
+    db.lock_chain(conn)
     values: dict[str, Any] = {
         "state": new_state,
         "version": agreement.version + 1,
@@ -185,8 +194,7 @@ def _write(
     _meet_deliverables(conn, cycle, agreement, current, event, at, now)
     if effects.waive is not None:
         _waive(conn, cycle, agreement, effects.waive)
-    _test_pause()
-    db.lock_chain(conn)
+    _test_hook("pause")
     (seq,) = append(
         conn,
         [
@@ -216,18 +224,26 @@ def _write(
         )
 
 
-def _test_pause() -> None:
-    """Test hook: ``RUBRONG_TEST_PAUSE_IN_FIRE=SECONDS`` sleeps inside the write transaction.
+def _test_hook(stage: str) -> None:
+    """Test hook, inert unless ``RUBRONG_TEST_PAUSE_IN_FIRE=SECONDS`` is set (tests only).
 
-    The agreement row is already updated, the history entry not yet appended and nothing is
-    committed, so tests can race a second writer against it or SIGKILL the process there
-    (tests/test_concurrency.py). A line on stderr tells the test that the pause has begun.
-    Unset (always, outside tests) it costs one environment lookup.
+    Stage ``read``: the agreement is read, the write transaction not begun; a line on stderr
+    says so. Stage ``pause``: inside the write transaction (chain lock held, agreement row
+    updated, history entry not yet appended, nothing committed); a line on stderr says so, then
+    it waits SECONDS, or until SIGUSR1 releases it, so tests/test_concurrency.py can race a second
+    writer against it, release it when that writer has read, or SIGKILL it there.
     """
     pause = os.environ.get("RUBRONG_TEST_PAUSE_IN_FIRE")
-    if pause:
-        sys.stderr.write("rubrong: test pause in fire\n")
-        sys.stderr.flush()
+    if not pause:
+        return
+    wait = stage == "pause" and hasattr(signal, "sigtimedwait")
+    if wait:  # blocked before the line is written, so an early SIGUSR1 is not lost
+        signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGUSR1})
+    sys.stderr.write(f"rubrong: test {stage} in fire\n")
+    sys.stderr.flush()
+    if wait:
+        signal.sigtimedwait({signal.SIGUSR1}, float(pause))
+    elif stage == "pause":
         time.sleep(float(pause))
 
 

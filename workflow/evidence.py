@@ -37,7 +37,7 @@ from typing import Any
 from sqlalchemy import Connection, select
 
 from notifications.dispatch import _outgoing
-from notifications.message import build_message, message_bytes
+from notifications.message import mail_bytes
 from notifications.outbox import OUTBOX
 from workflow.clock import Clock
 from workflow.errors import BadInput, IntegrityFailure
@@ -108,7 +108,7 @@ def _mails(conn: Connection, cycle_id: str, org_id: str) -> list[tuple[str, byte
         values = dict(row._mapping)
         mail = _outgoing(conn, cycle, values, int(values["sent_at"]), None)
         name = f"mail/{index:03d}-{values['kind']}-{values['milestone'] or 'none'}.eml"
-        out.append((name, message_bytes(build_message(mail), linesep="\n")))
+        out.append((name, mail_bytes(mail, linesep="\n")))
     return out
 
 

@@ -13,7 +13,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Connection, func, insert, select
+from sqlalchemy import Connection, func, select
 
 from workflow.errors import IntegrityFailure
 from workflow.tables import HistoryRow
@@ -75,31 +75,83 @@ def chain_tip(conn: Connection) -> tuple[int, str]:
 
 def append(conn: Connection, entries: Sequence[NewEntry]) -> list[int]:
     """Append entries in order; the caller holds the chain lock. Returns their ``seq``."""
-    if not entries:
-        return []
+    return _append(
+        conn,
+        (
+            (e.cycle, e.agreement, e.kind, e.event, e.from_state, e.to_state, e.actor, *_when(e))
+            for e in entries
+        ),
+    )
+
+
+def append_alike(
+    conn: Connection, model: NewEntry, parties: Iterable[tuple[str, str]]
+) -> list[int]:
+    """Append one entry per ``(agreement, state)``: ``model`` with that agreement, and
+    ``from`` = ``to`` = that state (a deadline sweep's ``missed`` entries, in one go)."""
+    cycle, kind, event, actor = model.cycle, model.kind, model.event, model.actor
+    when = _when(model)
+    return _append(
+        conn, ((cycle, org, kind, event, state, state, actor, *when) for org, state in parties)
+    )
+
+
+def _when(entry: NewEntry) -> tuple[int, int, Mapping[str, Any]]:
+    return entry.at, entry.recorded_at, entry.data
+
+
+_Item = tuple[str, str | None, str, str, str | None, str | None, str, int, int, Mapping[str, Any]]
+_COLUMNS = "seq, cycle_id, agreement, kind, event, from_state, to_state, actor, at, recorded_at, "
+_COLUMNS += "data, prev_hash, hash"
+_encode = json.encoder.encode_basestring  # how json.dumps(ensure_ascii=False) writes a str
+
+
+def _text(value: str | None) -> str:
+    return "null" if value is None else _encode(value)
+
+
+def _append(conn: Connection, items: Iterable[_Item]) -> list[int]:
+    """Hash and insert entries; the hashed text is built directly, not by ``json.dumps``.
+
+    The payload is exactly ``json.dumps(printed(row) minus hash, sort_keys=True,
+    separators=(",", ":"), ensure_ascii=False)`` (``entry_hash``; tests check the two agree),
+    written key by key in sorted order, with each distinct ``data`` and instant encoded once:
+    a sweep appends 10⁵ entries that differ only in agreement and state.
+    """
     seq, prev = chain_tip(conn)
-    rows: list[dict[str, Any]] = []
-    for entry in entries:
+    first = seq + 1
+    rows: list[tuple[Any, ...]] = []
+    # id(data) → (data, stored text, canonical text); holding ``data`` keeps its id unique.
+    stored: dict[int, tuple[Mapping[str, Any], str, str]] = {}
+    instants: dict[int, str] = {}
+    for cycle, agreement, kind, event, from_state, to_state, actor, at, recorded, data in items:
         seq += 1
-        data_text = json.dumps(entry.data, sort_keys=True, ensure_ascii=False)
-        row: dict[str, Any] = {
-            "seq": seq,
-            "cycle_id": entry.cycle,
-            "agreement": entry.agreement,
-            "kind": entry.kind,
-            "event": entry.event,
-            "from_state": entry.from_state,
-            "to_state": entry.to_state,
-            "actor": entry.actor,
-            "at": entry.at,
-            "recorded_at": entry.recorded_at,
-            "data": data_text,
-            "prev_hash": prev,
-        }
-        row["hash"] = prev = entry_hash(prev, printed({**row, "hash": ""}))
-        rows.append(row)
-    conn.execute(insert(HISTORY), rows)
-    return [row["seq"] for row in rows]
+        if id(data) not in stored:
+            data_text = json.dumps(data, sort_keys=True, ensure_ascii=False)
+            canonical = json.dumps(
+                json.loads(data_text), sort_keys=True, separators=(",", ":"), ensure_ascii=False
+            )
+            stored[id(data)] = (data, data_text, canonical)
+        _, data_text, canonical = stored[id(data)]
+        for moment in (at, recorded):
+            if moment not in instants:
+                instants[moment] = _text(format_instant(moment))
+        payload = (
+            f'{{"actor":{_text(actor)},"agreement":{_text(agreement)},"at":{instants[at]},'
+            f'"cycle":{_text(cycle)},"data":{canonical},"event":{_text(event)},'
+            f'"from":{_text(from_state)},"kind":{_text(kind)},"prev_hash":{_text(prev)},'
+            f'"recorded_at":{instants[recorded]},"seq":{seq},"to":{_text(to_state)}}}'
+        )
+        digest = hashlib.sha256(f"{prev}\n{payload}".encode()).hexdigest()
+        names = (cycle, agreement, kind, event, from_state, to_state, actor)
+        rows.append((seq, *names, at, recorded, data_text, prev, digest))
+        prev = digest
+    if not rows:
+        return []
+    mark = "?" if conn.dialect.paramstyle == "qmark" else "%s"
+    marks = ", ".join([mark] * 13)
+    conn.exec_driver_sql(f"INSERT INTO history ({_COLUMNS}) VALUES ({marks})", rows)
+    return list(range(first, seq + 1))
 
 
 @dataclass(frozen=True)

@@ -17,7 +17,7 @@ from typing import Any
 from sqlalchemy import Connection, delete, func, insert, select, text, update
 
 from notifications.outbox import NOTICE_KINDS, skip_pending
-from workflow.calendar import BusinessCalendar
+from workflow.calendar import business_calendar
 from workflow.clock import Clock
 from workflow.config.diff import Change, diff_documents
 from workflow.config.model import Cycle, Milestone
@@ -213,6 +213,7 @@ def _apply(
     source: str,
     changes: list[Change],
 ) -> None:
+    db.lock_chain(conn)  # first, before any row: the lock order of every history writer
     version = int(row.version) + 1
     conn.execute(
         update(CYCLES)
@@ -240,11 +241,13 @@ def _apply(
     if row.last_tick is not None:
         _waive_passed(conn, cycle.id, int(first_new), int(row.last_tick))
     moved = _moved_milestones(cycle, old_dues)
-    _rejudge(conn, cycle, row.last_tick, moved)
+    # Another calendar changes the late business days of every arrival, moved or not.
+    calendar_changed = any(change.path.startswith("calendar") for change in changes)
+    recount = {m.id for m in cycle.milestones} if calendar_changed else moved
+    _rejudge(conn, cycle, row.last_tick, moved, recount)
     for milestone_id in sorted(moved):
         # Notices about the old date would be wrong; the next tick enqueues the new ones.
         skip_pending(conn, cycle.id, milestone_id, NOTICE_KINDS, None)
-    db.lock_chain(conn)
     append(
         conn,
         [
@@ -323,15 +326,17 @@ def _moved_milestones(cycle: Cycle, old_dues: dict[str, str | None]) -> set[str]
     }
 
 
-def _rejudge(conn: Connection, cycle: Cycle, last_tick: int | None, moved: set[str]) -> None:
-    """Statuses of milestones whose dates moved: arrivals re-judged, future deadlines reopened."""
-    calendar = BusinessCalendar(cycle.calendar)
+def _rejudge(
+    conn: Connection, cycle: Cycle, last_tick: int | None, moved: set[str], recount: set[str]
+) -> None:
+    """Deadlines that ``moved`` into the future reopen; arrivals of ``recount`` are re-judged."""
+    calendar = business_calendar(cycle.calendar)
     scope = cycle.calendar.receiver_scope
     for milestone in cycle.milestones:
-        if milestone.due is None or milestone.id not in moved:
+        if milestone.due is None or milestone.id not in moved | recount:
             continue
         deadline = deadline_instant(milestone.due)
-        if last_tick is None or deadline > last_tick:
+        if milestone.id in moved and (last_tick is None or deadline > last_tick):
             reopened = "pending" if milestone.kind == "deliverable" else "open"
             conn.execute(
                 update(STATUSES)

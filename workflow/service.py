@@ -247,12 +247,19 @@ class Service:
 
     def _job(self, instant: int | None) -> None:
         """The scheduled job: never raises; always tells the main thread it is done."""
+        retry = NextWake(time.time() + min(self.poll, ERROR_RETRY_SECONDS), None, "error")
         try:
-            now = self.catch_up(instant)
-            self._next = self.next_wake(now)
-        except Exception as exc:
+            try:
+                now = self.catch_up(instant)
+            except Exception as exc:
+                self.log("error", error=f"{type(exc).__name__}: {exc}")
+                now = self.clock.now()
+                self._next = min(retry, self.next_wake(now), key=lambda wake: wake.wall)
+            else:
+                self._next = self.next_wake(now)
+        except Exception as exc:  # the database is unreachable: try again soon
             self.log("error", error=f"{type(exc).__name__}: {exc}")
-            self._next = NextWake(time.time() + min(self.poll, ERROR_RETRY_SECONDS), None, "error")
+            self._next = retry
         finally:
             self._done.set()
 

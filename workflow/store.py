@@ -73,7 +73,12 @@ class Database:
             raise EnvironmentProblem(f"database error: {_reason(exc)}") from exc
 
     def lock_chain(self, conn: Connection) -> None:
-        """Serialise history appends until the transaction ends (SQLite already is)."""
+        """Serialise history writers until the transaction ends (SQLite already is).
+
+        Every transaction that appends to the history takes it *first*, before touching any
+        row: then what a writer reads (a tick's pending deliverables and agreement states) can
+        not be changed under it by another writer, and the lock order never deadlocks.
+        """
         if not self.is_sqlite:
             conn.execute(text("SELECT pg_advisory_xact_lock(:id)"), {"id": CHAIN_LOCK_ID})
 

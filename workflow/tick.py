@@ -21,7 +21,7 @@ from notifications.outbox import MESSAGE_ID_DOMAIN, Notification, enqueue, outbo
 from notifications.render import TEMPLATE_VERSION, subject_for
 from workflow.clock import Clock
 from workflow.config.model import Cycle, Milestone
-from workflow.history import NewEntry, append
+from workflow.history import NewEntry, append_alike
 from workflow.repository import CYCLES, StoredCycle, get_cycle
 from workflow.store import Database
 from workflow.tables import TimerRow
@@ -177,6 +177,9 @@ def _mark_missed(
 ) -> int:
     milestone = instant.milestone
     params = {"cycle": cycle.id, "milestone": milestone.id}
+    # The chain lock before reading: a fire in flight (it holds the lock from its start) has
+    # then either committed, and is seen, or not begun; never a stale "missed" entry.
+    db.lock_chain(conn)
     rows = conn.execute(
         text(
             "SELECT a.org_id, a.state FROM milestone_status s "
@@ -196,26 +199,19 @@ def _mark_missed(
     skip_pending(conn, cycle.id, milestone.id, ("reminder",), None)
     assert milestone.due is not None
     due = milestone.due.isoformat()
-    if rows:
-        db.lock_chain(conn)
-        append(
-            conn,
-            [
-                NewEntry(
-                    cycle=cycle.id,
-                    agreement=org_id,
-                    kind="timer",
-                    event="missed",
-                    from_state=state,
-                    to_state=state,
-                    actor="system",
-                    at=instant.at,
-                    recorded_at=recorded,
-                    data={"milestone": milestone.id, "due": due},
-                )
-                for org_id, state in rows
-            ],
-        )
+    model = NewEntry(
+        cycle=cycle.id,
+        agreement=None,  # each row's
+        kind="timer",
+        event="missed",
+        from_state=None,  # from = to = each row's state
+        to_state=None,
+        actor="system",
+        at=instant.at,
+        recorded_at=recorded,
+        data={"milestone": milestone.id, "due": due},
+    )
+    append_alike(conn, model, ((str(org), str(state)) for org, state in rows))
     return len(rows)
 
 

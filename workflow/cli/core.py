@@ -89,6 +89,10 @@ def parse_data(value: str | None) -> dict[str, Any] | None:
         raise BadInput(f"--data is not valid JSON: {exc}") from exc
     if not isinstance(data, dict):
         raise BadInput("--data must be a JSON object")
+    try:
+        json.dumps(data, ensure_ascii=False).encode("utf-8")
+    except UnicodeEncodeError as exc:
+        raise BadInput("--data holds an unpaired surrogate (\\ud800–\\udfff)") from exc
     return data
 
 

@@ -113,7 +113,7 @@ def run_command(
         typer.Option("--speed", help="virtual seconds per wall second (with a virtual clock)"),
     ] = None,
     once: Annotated[
-        bool, typer.Option("--once", help="catch up (tick + send) once, then exit")
+        bool, typer.Option("--once", help="catch up (tick + send) once, then exit (no --web)")
     ] = False,
     poll: Annotated[
         float,
@@ -122,8 +122,7 @@ def run_command(
 ) -> None:
     """The service: wakes at every timer instant, sends mail, stops cleanly on SIGTERM."""
     stop = StopFlag()
-    if not once:
-        stop.install()
+    stop.install()  # from here on SIGTERM/SIGINT let the current work finish (--once too)
     try:
         code = _serve(ctx.obj, stop, web, clock_start, speed, once, poll)
     finally:
@@ -146,16 +145,22 @@ def _serve(
     clock = make_clock(clock_start, speed)
     listen = parse_listen(web) if web is not None else None
     asgi = load_web_app(options.db_url, clock) if listen is not None else None
+    db = Database(options.db_url, pooled=True)
     log = JsonLog(clock)
     handler = JsonLogHandler(log)
     root = logging.getLogger()
     root.addHandler(handler)
-    db = Database(options.db_url, pooled=True)
+    logging.captureWarnings(True)  # so that every stderr line is a JSON line
     server: WebServer | None = None
     try:
         db.create_schema()
         mailer = cast(Mailer, make_mailer(options))
         service = Service(db, clock, mailer, log, poll=poll)
+        if listen is not None and not once:
+            server = WebServer(asgi, *listen)
+            server.start()
+        if isinstance(clock, AcceleratedClock):
+            clock.origin = time.time()  # virtual time starts when the service is ready
         log(
             "start",
             pid=os.getpid(),
@@ -170,9 +175,7 @@ def _serve(
             db.dispose()
             log("stopped", exit_code=0)
             return 0
-        if listen is not None:
-            server = WebServer(asgi, *listen)
-            server.start()
+        if server is not None:
             log("web", listen=server.where)
         code = service.run(stop, server.problem if server is not None else None)
         if server is not None:
@@ -185,4 +188,5 @@ def _serve(
         if server is not None:
             server.stop()
         db.dispose()
+        logging.captureWarnings(False)
         root.removeHandler(handler)

@@ -66,8 +66,7 @@ def read_milestones(
         if kind is not None and kind not in MILESTONE_KINDS:
             c.problem(
                 (*path, "kind"),
-                f"milestone {name}: kind must be one of {', '.join(MILESTONE_KINDS)}, not "
-                f"{kind!r}",
+                f"milestone {name}: kind must be one of {', '.join(MILESTONE_KINDS)}, not {kind!r}",
             )
         # Checks that depend on the kind only make sense once the kind is known.
         known = kind in MILESTONE_KINDS

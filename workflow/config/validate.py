@@ -53,7 +53,12 @@ def parse_cycle(text: str, filename: str = "<cycle>") -> Cycle:
         document = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         match = re.search(r"at line (\d+)", str(exc))
-        line = match.group(1) if match else "1"
+        if match:
+            line = match.group(1)
+        elif "end of document" in str(exc):  # an unclosed string or array: the last line
+            line = str(max(1, len(text.splitlines())))
+        else:
+            line = "1"
         raise ConfigInvalid([f"{filename}:{line}: TOML syntax error: {exc}"]) from exc
     checker = Checker()
     cycle = _Reader(checker, document).cycle()

@@ -40,7 +40,7 @@ AsOfQuery = Query(None, description="ISO 8601: keep entries recorded by then")
 
 def ident(value: str | None, what: str) -> str | None:
     """An id from the URL, or 404 when it cannot be one (so junk never reaches the DB)."""
-    if value is not None and not _IDENT.match(value):
+    if value is not None and not _IDENT.fullmatch(value):
         raise NotFound(f"unknown {what} {value!r}")
     return value
 

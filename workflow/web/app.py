@@ -37,7 +37,7 @@ def create_app(db_url: str, clock: Clock) -> FastAPI:
         title="rubrong",
         version="1",
         description=DESCRIPTION,
-        docs_url="/api/docs",
+        docs_url=None,  # Swagger UI would load its scripts from a CDN; /openapi.json is enough
         redoc_url=None,
     )
     app.state.services = Services(db=db, clock=clock)

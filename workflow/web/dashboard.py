@@ -9,6 +9,7 @@ the outbox, the ranked scores and the state diagram. Thai by default, ``?lang=en
 from __future__ import annotations
 
 import datetime as dt
+import json
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlencode
@@ -33,9 +34,18 @@ from workflow.web.problems import NotFound
 
 TEMPLATES_DIR = Path(__file__).resolve().parent.parent.parent / "templates" / "web"
 templates = Jinja2Templates(directory=str(TEMPLATES_DIR))
+templates.env.filters["json_text"] = lambda value: json.dumps(value, ensure_ascii=False, indent=1)
 router = APIRouter(include_in_schema=False)
 LANG_COOKIE = "rubrong_lang"
 STATUS_CHOICES = ("pending", "met", "late", "missed", "waived", "open", "closed")
+PAGE_HEADERS = {
+    "Content-Security-Policy": (
+        "default-src 'self'; style-src 'self' 'unsafe-inline'; frame-ancestors 'none'"
+    ),
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "same-origin",
+    "Cache-Control": "no-store",
+}
 
 
 def _render(
@@ -56,6 +66,7 @@ def _render(
             **context,
         },
         status_code=status_code,
+        headers=PAGE_HEADERS,
     )
     if query_lang in ("th", "en"):
         response.set_cookie(LANG_COOKIE, query_lang, max_age=365 * 86400, samesite="lax")

@@ -1,0 +1,283 @@
+"""A whole simulated year against a real SMTP server: exactly the mail CONTRACT.md promises.
+
+The expected mail is derived here, independently of the engine, from CONTRACT.md's rules
+("Timers and mail") applied to the scenario below and the due dates read from the cycle file
+with ``tomllib``: reminders at 09:00 on due − 14/7/1 days, the overdue notice at due + 1 and the
+escalation at due + 7, each to every agreement that has not met the deliverable by that instant
+(an event at the same instant counts first); OPDC's own deliverables give one ``digest`` per
+instant instead; every arrival of an organisation deliverable gives a ``receipt``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import email
+import email.policy
+import json
+import tomllib
+from collections import Counter
+from dataclasses import dataclass
+from email.message import EmailMessage
+from pathlib import Path
+from typing import Any
+
+import icalendar
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from notifications.dispatch import _ics
+from notifications.ics import deadline_ics
+from notifications.message import mail_bytes
+from tests.conftest import Cli, kpi_set
+from tests.test_mailers import RecordingHandler, outgoing, smtp_server
+from workflow.cyclegen import generate_cycle
+from workflow.timeutil import BANGKOK, parse_instant, thai_date
+
+G, P1, P2, A = "group-01", "TH-11", "TH-12", "agency-000001"
+KPIS = kpi_set()
+WAIVE = {"milestone": "kpi_audit", "reason": "ยกเว้นโดยมติ อ.ก.พ.ร. / waived by the committee"}
+
+# (at, agreement, event, role, data). "own" is the agreement's own role.
+SCENARIO: list[tuple[str, str, str, str, dict[str, Any] | None]] = [
+    ("2010-09-01T10:00", G, "propose_kpis", "own", KPIS),
+    ("2010-09-05T10:00", A, "propose_kpis", "own", KPIS),
+    ("2010-09-12T09:00", P1, "propose_kpis", "own", KPIS),  # the 1-day reminder's instant
+    ("2010-09-16T11:00", P2, "propose_kpis", "own", KPIS),  # late: after the overdue notice
+    ("2010-09-20T10:00", G, "agree", "committee", None),
+    ("2010-09-20T10:00", P1, "agree", "committee", None),
+    ("2010-09-20T10:00", P2, "agree", "committee", None),
+    ("2010-09-20T10:00", A, "agree", "committee", None),
+    ("2010-11-15T10:00", G, "sign", "admin", None),
+    ("2010-11-15T10:00", P1, "sign", "admin", None),
+    ("2010-11-15T10:00", A, "sign", "admin", None),
+    ("2010-11-20T10:00", G, "publish", "own", None),
+    ("2010-12-03T10:00", P2, "sign", "admin", None),  # after the overdue digest, before escalation
+    ("2010-12-10T10:00", P1, "publish", "own", None),
+    ("2011-01-20T10:00", G, "submit_kpi_template", "own", None),
+    ("2011-01-31T23:59:59", P1, "submit_kpi_template", "own", None),  # the last second
+    ("2011-02-10T10:00", G, "send_kpi_audit", "admin", None),
+    ("2011-02-21T09:00", P1, "send_kpi_audit", "admin", None),  # the 7-day digest's instant
+    ("2011-02-25T10:00", P2, "waive", "admin", WAIVE),
+    ("2011-02-25T10:00", A, "waive", "admin", WAIVE),
+    ("2011-04-30T23:59:59", G, "submit_sar6", "own", None),
+    ("2011-05-06T10:00", P1, "submit_sar6", "own", None),  # late, before the escalation
+    ("2011-07-01T10:00", G, "submit_esar9", "own", None),
+    ("2011-07-02T09:00", P1, "submit_esar9", "own", None),  # the 14-day reminder's instant
+    ("2011-07-10T10:00", P2, "submit_esar9", "own", None),
+    ("2011-10-20T10:00", G, "submit_sar12", "own", None),
+    ("2011-11-03T10:00", P1, "submit_sar12", "own", None),
+    ("2011-11-10T10:00", P2, "submit_sar12", "own", None),  # after the escalation
+]
+
+
+@dataclass(frozen=True)
+class Expected:
+    """One mail as the contract's rules predict it."""
+
+    kind: str  # reminder | overdue | escalation | receipt | digest
+    agreement: str | None
+    milestone: str
+    notice: str | None  # what a digest stands for
+    send_at: int
+    to: str
+
+
+def write_inputs(folder: Path) -> tuple[Path, Path, dict[str, Any]]:
+    """The cycle file (1 group, 2 provinces, 1 agency; dates kept) and the scenario file."""
+    text = generate_cycle(
+        cycle_id="2554", groups=1, provinces_per_group=2, agencies=1, deadline_policy="keep"
+    )
+    cycle = folder / "cycle.toml"
+    cycle.write_text(text, encoding="utf-8")
+    lines = []
+    for at, agreement, event, role, data in SCENARIO:
+        item: dict[str, Any] = {"at": at, "agreement": agreement, "event": event, "as": role}
+        if data is not None:
+            item["data"] = data
+        lines.append(json.dumps(item, ensure_ascii=False))
+    scenario = folder / "scenario.jsonl"
+    scenario.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return cycle, scenario, tomllib.loads(text)
+
+
+def at_nine(day: dt.date) -> int:
+    """09:00 Asia/Bangkok of ``day`` (the cycle's send_time)."""
+    return int(dt.datetime(day.year, day.month, day.day, 9, 0, tzinfo=BANGKOK).timestamp())
+
+
+def expected_mail(doc: dict[str, Any]) -> list[Expected]:
+    """CONTRACT.md's rules applied by hand to SCENARIO and the cycle file."""
+    rules = doc["notifications"]
+    parties = {g["id"]: g for g in doc["groups"]} | {o["id"]: o for o in doc["organisations"]}
+    met: dict[tuple[str, str], int] = {}  # (agreement, milestone) → arrival or waiver
+    event_of = {m["event"]: m["id"] for m in doc["milestones"] if "event" in m}
+    for at, agreement, event, _role, data in SCENARIO:
+        target = data["milestone"] if event == "waive" and data else event_of.get(event)
+        if target is not None:
+            met.setdefault((agreement, target), parse_instant(at))
+    found: list[Expected] = []
+    for at, agreement, event, _role, _data in SCENARIO:
+        milestone = next((m for m in doc["milestones"] if m.get("event") == event), None)
+        if milestone is not None and milestone["actor"] == "organisation":
+            to = parties[agreement]["email"]
+            found.append(
+                Expected("receipt", agreement, milestone["id"], None, parse_instant(at), to)
+            )
+    for milestone in doc["milestones"]:
+        if milestone["kind"] != "deliverable" or "due" not in milestone:
+            continue
+        due = dt.date.fromisoformat(milestone["due"])
+        notices = [
+            ("reminder", at_nine(due - dt.timedelta(days=n)))
+            for n in milestone.get("reminders", rules["reminders"])
+        ]
+        notices.append(("overdue", at_nine(due + dt.timedelta(days=rules["overdue_after"]))))
+        notices.append(("escalation", at_nine(due + dt.timedelta(days=rules["escalate_after"]))))
+        for notice, when in notices:
+            unmet = [p for p in parties if met.get((p, milestone["id"]), when + 1) > when]
+            if milestone["actor"] == "organisation":
+                for party in unmet:
+                    key = "supervisor_email" if notice == "escalation" else "email"
+                    to = parties[party][key]
+                    found.append(Expected(notice, party, milestone["id"], None, when, to))
+            elif unmet:
+                key = "opdc_supervisor_email" if notice == "escalation" else "opdc_email"
+                to = doc["cycle"][key]
+                found.append(Expected("digest", None, milestone["id"], notice, when, to))
+    return found
+
+
+def parse(data: bytes) -> EmailMessage:
+    """A received message, decoded with the modern policy."""
+    message = email.message_from_bytes(data, policy=email.policy.default)
+    assert isinstance(message, EmailMessage)
+    return message
+
+
+def test_a_simulated_year_sends_exactly_the_contracted_mail(
+    sqlite_cli: Cli, tmp_path: Path
+) -> None:
+    cycle_file, scenario_file, doc = write_inputs(tmp_path)
+    expected = expected_mail(doc)
+    counts = Counter(item.kind for item in expected)
+    # Counted by hand from SCENARIO (see the comments there), as a check on the derivation.
+    assert counts == {
+        "reminder": 44,
+        "overdue": 10,
+        "escalation": 7,
+        "receipt": 16,
+        "digest": 6,
+    }, counts
+
+    handler = RecordingHandler()
+    with smtp_server(handler) as port:
+        result = sqlite_cli(
+            "simulate",
+            str(cycle_file),
+            "--scenario",
+            str(scenario_file),
+            "--keep-db",
+            sqlite_cli.db_url,
+            "--json",
+            smtp=f"smtp://127.0.0.1:{port}",
+        )
+    assert result.code == 0, result.err
+    summary = result.json()
+    assert (summary["events"], summary["refused"]) == (len(SCENARIO), 0)
+    assert summary["notifications"] == dict(counts)
+
+    outbox = {row["key"]: row for row in sqlite_cli("outbox", "--json").json()}
+    assert len(outbox) == len(expected)
+    assert {row["status"] for row in outbox.values()} == {"sent"}
+    assert all(row["attempts"] == 1 for row in outbox.values())
+
+    messages = [parse(item.content) for item in handler.received]
+    ids = [str(message["Message-ID"]) for message in messages]
+    assert len(ids) == len(set(ids)) == len(expected)  # every mail once, Message-ID unique
+    assert set(ids) == {row["message_id"] for row in outbox.values()}
+
+    dues = {m["id"]: dt.date.fromisoformat(m["due"]) for m in doc["milestones"] if "due" in m}
+    got: list[Expected] = []
+    for item, message in zip(handler.received, messages, strict=True):
+        row = outbox[str(message["X-Rubrong-Key"])]
+        assert message["Message-ID"] == row["message_id"]
+        assert message["Subject"] == row["subject"]  # RFC 2047 Thai decodes back exactly
+        assert message["Subject"].startswith("[คำรับรองฯ 2554]")
+        assert message["To"].addresses[0].addr_spec == row["to"] == item.rcpt_tos[0]
+        sent_at = message["Date"].datetime
+        assert sent_at.utcoffset() == dt.timedelta(hours=7)
+        assert int(sent_at.timestamp()) == parse_instant(row["send_at"])
+        text = message.get_body(preferencelist=("plain",))
+        html = message.get_body(preferencelist=("html",))
+        assert text is not None and html is not None
+        body = text.get_content()
+        assert "เรียน" in body and ("Dear" in body)
+        assert body.index("เรียน") < body.index("Dear")  # Thai first, English beneath
+        assert "เรียน" in html.get_content()
+        kind = row["kind"]
+        milestone = row["milestone"]
+        notice = row["key"].split("/")[4].removeprefix("digest-") if kind == "digest" else None
+        if kind in ("reminder", "overdue", "escalation") or notice is not None:
+            assert thai_date(dues[milestone]) in body  # e.g. "30 เมษายน 2554"
+        attachments = list(message.iter_attachments())
+        if kind in ("reminder", "overdue"):
+            (ics,) = attachments
+            assert ics.get_filename() == "deadline.ics"
+            payload = ics.get_payload(decode=True)
+            assert isinstance(payload, bytes)
+            (event,) = icalendar.Calendar.from_ical(payload).walk("VEVENT")
+            assert event.decoded("DTSTART") == dues[milestone]
+        elif kind in ("escalation", "receipt"):
+            assert attachments == []
+        got.append(
+            Expected(
+                kind, row["agreement"], milestone, notice, parse_instant(row["send_at"]), row["to"]
+            )
+        )
+    assert Counter(got) == Counter(expected)
+
+
+# Thai letters and marks, spaces, ASCII punctuation: what subjects and names are made of.
+HEADER_TEXT = st.text(
+    st.sampled_from(list("กขคงจญณดตนบปผพมยรลวศสหอะาำิีึืุูเแโใไ่้๊๋็์ๆฯ ๐๑๒ ()[]:/-.,'\"abcXYZ019")),
+    min_size=1,
+    max_size=160,
+).filter(lambda text: text.strip() == text and "  " not in text)
+
+
+@settings(max_examples=150, deadline=None)
+@given(subject=HEADER_TEXT, name=HEADER_TEXT)
+def test_thai_subjects_and_names_decode_back_exactly(subject: str, name: str) -> None:
+    """Whatever the words, a client decodes exactly the subject and display name we meant."""
+    base = outgoing(1)
+    quoted = name.replace("\\", "\\\\").replace('"', '\\"')
+    mail = dataclasses.replace(
+        base,
+        sender=f'"{quoted}" <noreply@opdc.go.th>',
+        rendered=dataclasses.replace(base.rendered, subject=subject),
+    )
+    for linesep in ("\r\n", "\n"):
+        raw = mail_bytes(mail, linesep=linesep)
+        head = raw.split(linesep.encode() * 2)[0].splitlines()
+        folded = [line for line in head if not line.startswith((b"Message-ID:", b"X-Rubrong"))]
+        assert raw.isascii() and all(len(line) <= 78 for line in folded)
+        message = parse(raw)
+        assert message["Subject"] == subject
+        (sender,) = message["From"].addresses
+        assert (sender.display_name, sender.addr_spec) == (name, "noreply@opdc.go.th")
+        assert message["Message-ID"] == mail.message_id
+        assert message.defects == []
+
+
+def test_the_cached_ics_is_the_ics() -> None:
+    """Dispatch builds one .ics per deadline and clock reading; each equals a fresh one."""
+    now = parse_instant("2011-04-23T09:00")
+    stamp = dt.datetime.fromtimestamp(now, tz=BANGKOK)
+    for uid in ("2554.TH-50.sar6.2011-04-30.reminder.7@rubrong", "x" * 70, "y" * 90, "a;b,c@x"):
+        for summary in ("ส่งรายงาน SAR 6 / SAR 6", "ส่งรายละเอียดตัวชี้วัด / KPI template"):
+            due = dt.date(2011, 4, 30)
+            expected = deadline_ics(
+                uid=uid, summary=summary, description="[คำรับรองฯ] x", due=due, stamp=stamp
+            )
+            assert _ics(uid, summary, "[คำรับรองฯ] x", due, now) == expected
