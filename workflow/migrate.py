@@ -5,12 +5,13 @@ must be upgraded explicitly with ``rubrong db upgrade`` (so an upgrade is always
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from alembic import command
-from alembic.config import Config
-from alembic.runtime.migration import MigrationContext
-from alembic.script import ScriptDirectory
 from sqlalchemy import Connection, Engine, inspect, text
+from sqlalchemy.exc import DBAPIError
+
+if TYPE_CHECKING:
+    from alembic.config import Config
 
 from workflow.errors import EnvironmentProblem
 
@@ -20,6 +21,8 @@ _UPGRADE_LOCK = 0x5255_4200
 
 
 def _config(conn: Connection) -> Config:
+    from alembic.config import Config
+
     config = Config()
     config.set_main_option("script_location", str(MIGRATIONS))
     config.attributes["connection"] = conn
@@ -28,11 +31,19 @@ def _config(conn: Connection) -> Config:
 
 def current_revision(conn: Connection) -> str | None:
     """The database's schema revision (None for an empty or pre-Alembic database)."""
-    return MigrationContext.configure(conn).get_current_revision()
+    if not inspect(conn).has_table("alembic_version"):
+        return None
+    try:
+        return conn.execute(text("SELECT version_num FROM alembic_version")).scalar()
+    except DBAPIError:  # pragma: no cover - a table we cannot read counts as unversioned
+        return None
 
 
 def script_head() -> str:
     """The newest revision among the migration scripts."""
+    from alembic.config import Config
+    from alembic.script import ScriptDirectory
+
     config = Config()
     config.set_main_option("script_location", str(MIGRATIONS))
     head = ScriptDirectory.from_config(config).get_current_head()
@@ -45,6 +56,8 @@ def upgrade(engine: Engine, target: str = "head") -> tuple[str | None, str | Non
     with engine.begin() as conn:
         if conn.dialect.name == "postgresql":
             conn.execute(text("SELECT pg_advisory_xact_lock(:id)"), {"id": _UPGRADE_LOCK})
+        from alembic import command
+
         before = current_revision(conn)
         command.upgrade(_config(conn), target)
         return before, current_revision(conn)

@@ -15,10 +15,6 @@ from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from xml.sax.saxutils import escape, quoteattr
 
-from openpyxl import Workbook
-from openpyxl.styles import Alignment, Font
-from openpyxl.utils import get_column_letter
-
 REPORT_KEYS = (
     "rank",
     "kind_rank",
@@ -175,6 +171,10 @@ def to_xlsx(rows: Sequence[Mapping[str, object]], path: Path) -> None:
     The header row gives each column in Thai with the English beneath in the same cell
     (``"อันดับ\\nRank"``), wrapped; ranks are integers and scores numbers shown with 4 places.
     """
+    from openpyxl import Workbook  # imported here: only xlsx output needs it
+    from openpyxl.styles import Alignment, Font
+    from openpyxl.utils import get_column_letter
+
     workbook = Workbook()
     sheet = workbook.active
     assert sheet is not None
