@@ -7,7 +7,7 @@ import logging
 import os
 import threading
 import time
-from typing import Annotated, Any, cast
+from typing import TYPE_CHECKING, Annotated, Any, cast
 
 import typer
 
@@ -16,18 +16,14 @@ from workflow.cli.app import Settings, app, parse_time_option
 from workflow.cli.service import make_mailer
 from workflow.clock import AcceleratedClock, SystemClock
 from workflow.errors import BadInput, EnvironmentProblem
-from workflow.service import (
-    DEFAULT_POLL_SECONDS,
-    JsonLog,
-    JsonLogHandler,
-    Service,
-    ServiceClock,
-    StopFlag,
-)
 from workflow.store import Database
+
+if TYPE_CHECKING:  # the service (APScheduler…) is imported only when ``run`` runs
+    from workflow.service import ServiceClock, StopFlag
 
 WEB_MODULE = "workflow.web.app"
 WEB_START_SECONDS = 20.0
+DEFAULT_POLL_SECONDS = 60.0
 
 
 def parse_listen(value: str) -> tuple[str, int]:
@@ -121,6 +117,8 @@ def run_command(
     ] = DEFAULT_POLL_SECONDS,
 ) -> None:
     """The service: wakes at every timer instant, sends mail, stops cleanly on SIGTERM."""
+    from workflow.service import StopFlag
+
     stop = StopFlag()
     stop.install()  # from here on SIGTERM/SIGINT let the current work finish (--once too)
     try:
@@ -140,6 +138,8 @@ def _serve(
     once: bool,
     poll: float,
 ) -> int:
+    from workflow.service import JsonLog, JsonLogHandler, Service
+
     if not poll > 0:
         raise BadInput("--poll: must be a number of seconds > 0")
     clock = make_clock(clock_start, speed)
