@@ -107,8 +107,12 @@ def _address_header(name: str, value: str, linesep: str) -> str:
         if display.isascii():
             items.append(email.utils.formataddr((display, addr)))
         else:
-            words = encode_words("", display, linesep)[2 : -len(linesep)]
-            items.append(f"{words}{linesep} <{addr}>")
+            # One encoded-word, even past RFC 2047's 75 characters: Python's address parser
+            # keeps the space between two encoded-words of a name (the stdlib folder's own
+            # output came back as "จังหวั ด"), where other clients drop it; decoders accept
+            # long words. Only configured senders carry a display name here.
+            encoded = base64.b64encode(display.encode("utf-8")).decode("ascii")
+            items.append(f"=?utf-8?b?{encoded}?={linesep} <{addr}>")
     return f"{name}: " + f",{linesep} ".join(items) + linesep
 
 

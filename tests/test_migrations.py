@@ -55,3 +55,18 @@ def test_data_written_at_the_old_revision_survives(db_url: str, cli: Cli) -> Non
         row = conn.execute(text("SELECT status, lease_until FROM outbox WHERE key = 'k1'")).one()
         assert tuple(row) == ("sent", None)
     db.dispose()
+
+
+def test_migrations_build_exactly_the_declared_schema(db_url: str) -> None:
+    """Upgrading an empty database to the head gives what workflow/tables.py declares."""
+    from alembic.autogenerate import compare_metadata
+    from alembic.runtime.migration import MigrationContext
+
+    from workflow.tables import TABLES
+
+    db = Database(db_url)
+    upgrade(db.engine)
+    with db.engine.connect() as conn:
+        differences = compare_metadata(MigrationContext.configure(conn), TABLES)
+    db.dispose()
+    assert differences == []

@@ -143,7 +143,11 @@ class OutboxRow(SQLModel, table=True):
     """One notification: enqueued once by its unique key, sent (or skipped) once."""
 
     __tablename__ = "outbox"
-    __table_args__ = (Index("ix_outbox_due", "status", "next_attempt_at"),)
+    __table_args__ = (
+        Index("ix_outbox_due", "status", "next_attempt_at"),
+        # Arrivals and waivers skip one agreement's pending notices of one milestone.
+        Index("ix_outbox_agreement", "cycle_id", "agreement", "milestone"),
+    )
     key: str = Field(primary_key=True)
     cycle_id: str
     agreement: str | None = None
