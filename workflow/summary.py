@@ -8,6 +8,8 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
+from workflow.report import REPORT_KEYS
+
 STYLE = {
     "met": ("✓", "green"),
     "late": ("L", "yellow"),
@@ -98,20 +100,5 @@ def print_summary(
             else "left",
         )
     for row in ranking:
-        rank.add_row(
-            *(
-                "" if row[key] is None else str(row[key])
-                for key in (
-                    "rank",
-                    "kind_rank",
-                    "agreement",
-                    "kind",
-                    "name_th",
-                    "composite",
-                    "penalty",
-                    "final",
-                    "tier",
-                )
-            )
-        )
+        rank.add_row(*("" if row[key] is None else str(row[key]) for key in REPORT_KEYS))
     console.print(rank)
