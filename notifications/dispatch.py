@@ -28,7 +28,7 @@ from notifications.ics import deadline_ics
 from notifications.mailers import Mailer, SendResult, SendStatus
 from notifications.message import OutgoingMail
 from notifications.outbox import OUTBOX, Notification, enqueue
-from notifications.render import MailContext, Recipient, render_mail, subject_for
+from notifications.render import MailContext, Recipient, formal_name_th, render_mail, subject_for
 from workflow.errors import BadInput, NotAllowed
 from workflow.repository import ORGANISATIONS, StoredCycle, get_cycle
 from workflow.store import Database
@@ -57,16 +57,16 @@ def backoff(attempts: int) -> int:
 
 
 def dispatch(
-    db: Database, mailer: Mailer, now: int, *, sender: str | None = None
+    db: Database, mailer: Mailer, now: int, *, sender: str | None = None, batch: int = BATCH
 ) -> DispatchReport:
-    """Send every pending row due at ``now`` (virtual or real); return what happened."""
+    """Send every pending row due at ``now`` (virtual or real), ``batch`` rows per claim."""
     report = DispatchReport()
     cycles: dict[str, StoredCycle] = {}
     # host:pid:mailer, so that a restarted service can release leases of a dead local process.
     worker = f"{socket.gethostname()}:{os.getpid()}:{id(mailer)}"
     while True:
         with db.write() as conn:
-            rows = _claim(conn, db, now, worker)
+            rows = _claim(conn, db, now, worker, batch)
         if not rows:
             return report
         with db.read() as conn:  # the lease is ours: read and render outside the writer lock
@@ -90,7 +90,9 @@ def dispatch(
         # Every row handled is sent, failed or pushed to now + backoff, so this ends.
 
 
-def _claim(conn: Connection, db: Database, now: int, worker: str) -> list[dict[str, Any]]:
+def _claim(
+    conn: Connection, db: Database, now: int, worker: str, batch: int = BATCH
+) -> list[dict[str, Any]]:
     wall = int(time.time())
     lock = "" if db.is_sqlite else "FOR UPDATE SKIP LOCKED"
     keys = [
@@ -101,7 +103,7 @@ def _claim(conn: Connection, db: Database, now: int, worker: str) -> list[dict[s
                 "AND (lease_until IS NULL OR lease_until < :wall) "
                 f"ORDER BY next_attempt_at, key LIMIT :limit {lock}"
             ),
-            {"now": now, "wall": wall, "limit": BATCH},
+            {"now": now, "wall": wall, "limit": batch},
         )
     ]
     if not keys:
@@ -217,7 +219,7 @@ def _outgoing(
         cycle_name_th=settings.name_th,
         recipient=recipient,
         organisation_id=org.id if org is not None else None,
-        organisation_name_th=org.name_th if org is not None else None,
+        organisation_name_th=formal_name_th(org.kind, org.name_th) if org is not None else None,
         milestone_id=milestone.id if milestone else None,
         milestone_title_th=milestone.title_th if milestone else None,
         milestone_title_en=milestone.title_en if milestone else None,

@@ -164,6 +164,16 @@ def subject_for(
     )
 
 
+def formal_name_th(kind: str, name: str) -> str:
+    """How a letter names an organisation in running text: จังหวัดเชียงใหม่, กลุ่มจังหวัด…."""
+    name = name.strip()
+    if kind == "province":
+        return f"จังหวัด{name.removeprefix('จังหวัด')}"
+    if kind == "group":
+        return f"กลุ่มจังหวัด{name.removeprefix('กลุ่มจังหวัด')}"
+    return name
+
+
 def salutation_th(recipient: Recipient) -> str:
     """The formal Thai salutation line (``เรียน …``) for a recipient."""
     name = recipient.name_th.strip()
