@@ -250,13 +250,19 @@ def _build_machine() -> Machine:
 MACHINE = _build_machine()
 
 
-def allowed_events(state: str) -> list[str]:
-    """Events that have a transition from ``state`` (guards not considered)."""
-    return [
+_ALLOWED: dict[str, list[str]] = {
+    state: [
         name
         for name, spec in EVENTS.items()
         if any(state in transition.sources for transition in spec.transitions)
     ]
+    for state in STATES
+}
+
+
+def allowed_events(state: str) -> list[str]:
+    """Events that have a transition from ``state`` (guards not considered)."""
+    return list(_ALLOWED.get(state, ()))
 
 
 def apply_event(event: str, state: str, ctx: GuardContext) -> str:
@@ -264,7 +270,7 @@ def apply_event(event: str, state: str, ctx: GuardContext) -> str:
 
     Raises ``NotAllowed`` naming the state and the allowed events, or the guard's rule.
     """
-    if event not in allowed_events(state):
+    if event not in _ALLOWED.get(state, ()):
         allowed = ", ".join(allowed_events(state)) or "none"
         raise NotAllowed(f"{event} is not allowed in state {state}; allowed events: {allowed}")
     subject = Subject(state=state)

@@ -13,35 +13,25 @@ import os
 import signal
 import sys
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from functools import partial
 from typing import Any
 
-from sqlalchemy import Connection, insert, update
+from sqlalchemy import Connection
 
-from notifications.outbox import NOTICE_KINDS, Notification, enqueue, outbox_key, skip_pending
+from notifications.outbox import NOTICE_KINDS, Notification, enqueue, outbox_key
 from notifications.render import subject_for
 from states.machine import EVENTS, GuardContext, apply_event
 from workflow.clock import Clock
-from workflow.config.model import CHANGE_CUTOFF_ID, Milestone
+from workflow.config.model import CHANGE_CUTOFF_ID, Cycle, Milestone
 from workflow.errors import BadInput, ConcurrentChange, NotAuthorised
 from workflow.event_data import Effects, interpret
 from workflow.history import NewEntry, append
-from workflow.kpis import off_list, parse_kpi_set
-from workflow.repository import (
-    AGREEMENTS,
-    STATUSES,
-    Agreement,
-    Status,
-    StoredCycle,
-    get_agreement,
-    get_cycle,
-    statuses,
-)
+from workflow.repository import Agreement, Status, StoredCycle, read_for_fire
 from workflow.roles import authorise, parse_role
 from workflow.scores import agreement_score
 from workflow.security import record_refusal
-from workflow.store import Database
-from workflow.tables import KpiVersionRow
+from workflow.store import Database, hot
 from workflow.timeutil import (
     DAY_SECONDS,
     bangkok_date,
@@ -49,8 +39,6 @@ from workflow.timeutil import (
     format_instant,
     thai_date,
 )
-
-KPI_VERSIONS = KpiVersionRow.__table__  # type: ignore[attr-defined]
 
 
 @dataclass(frozen=True)
@@ -66,51 +54,60 @@ class FireRequest:
 
 
 def fire(db: Database, clock: Clock, request: FireRequest) -> Agreement:
-    """Apply one event and return the agreement as it now stands."""
+    """Apply one event and return the agreement as it now stands.
+
+    The hot path, on one connection: one read (a single statement: the cycle, the agreement
+    with its organisation, and the statuses of the milestones this event looks at), the checks
+    in memory, then one write transaction (chain lock, version-checked UPDATE, the statuses and
+    mail the event touches, the history entry, a KPI version). The returned row is built from
+    what was written, not read back.
+    """
     role = parse_role(request.role)
     if request.event not in EVENTS:
         raise BadInput(f"unknown event {request.event!r} (events: {', '.join(EVENTS)})")
-    try:  # the history prints data as JSON: 1e400 (→ Infinity) would make that invalid
-        json.dumps(request.data or {}, allow_nan=False)
-    except ValueError:
-        raise BadInput("data: numbers must be finite (JSON has no Infinity or NaN)") from None
-    with db.read() as conn:
-        cycle = get_cycle(conn, request.cycle)
-        agreement = get_agreement(conn, cycle.id, request.agreement)
-        current = statuses(conn, agreement.pk)
-    try:
-        authorise(role, request.event, agreement.org_id, agreement.kind)
-    except NotAuthorised as refusal:
-        record_refusal(db, clock, str(role), agreement.org_id, f"fire {request.event}", refusal)
-        raise
-    now = clock.now()
-    at = now if request.at is None else request.at
-    if agreement.last_event_at is not None and at < agreement.last_event_at:
-        raise BadInput(
-            f"effective time {format_instant(at)} is before the agreement's last event "
-            f"({format_instant(agreement.last_event_at)})"
-        )
     data = request.data or {}
-    ctx = _guard_context(request.event, at, data, agreement, cycle, current)
-    new_state = apply_event(request.event, agreement.state, ctx)
-    effects = interpret(request.event, data, agreement, cycle.settings, agreement.state)
-    _test_hook("read")
-    with db.write() as conn:
-        _write(
-            conn,
-            db,
-            cycle,
-            agreement,
-            current,
-            request.event,
-            new_state,
-            effects,
-            role,
-            at,
-            now,
-            data,
+    if data:
+        try:  # the history prints data as JSON: 1e400 (→ Infinity) would make that invalid
+            json.dumps(data, allow_nan=False)
+        except ValueError:
+            raise BadInput("data: numbers must be finite (JSON has no Infinity or NaN)") from None
+    event = request.event
+    with db.connect() as conn:  # one connection: the read, then the write transaction
+        cycle, agreement, current = read_for_fire(
+            conn, request.cycle, request.agreement, partial(_statuses_needed, event, data)
         )
-        return get_agreement(conn, cycle.id, agreement.org_id)
+        try:
+            authorise(role, event, agreement.org_id, agreement.kind)
+        except NotAuthorised as refusal:
+            record_refusal(db, clock, str(role), agreement.org_id, f"fire {event}", refusal)
+            raise
+        now = clock.now()
+        at = now if request.at is None else request.at
+        if agreement.last_event_at is not None and at < agreement.last_event_at:
+            raise BadInput(
+                f"effective time {format_instant(at)} is before the agreement's last event "
+                f"({format_instant(agreement.last_event_at)})"
+            )
+        ctx = _guard_context(event, at, data, agreement, cycle, current)
+        new_state = apply_event(event, agreement.state, ctx)
+        effects = interpret(event, data, agreement, cycle.settings, agreement.state)
+        _test_hook("read")
+        with db.transaction(conn):
+            return _write(
+                conn, db, cycle, agreement, current, event, new_state, effects, role, at, now, data
+            )
+
+
+def _statuses_needed(event: str, data: dict[str, Any], settings: Cycle) -> list[str]:
+    """The milestones whose status ``event`` looks at: those it meets, the SAR 12 for
+    ``evaluate``'s guard, the target of ``waive``."""
+    wanted = [milestone.id for milestone in settings.milestones if milestone.event == event]
+    if event == "evaluate":
+        sar12 = _sar12(settings.milestones)
+        wanted += [sar12.id] if sar12 is not None else []
+    elif event == "waive" and isinstance(data.get("milestone"), str):
+        wanted.append(data["milestone"])
+    return wanted
 
 
 def _guard_context(
@@ -121,31 +118,58 @@ def _guard_context(
     cycle: StoredCycle,
     current: dict[str, Status],
 ) -> GuardContext:
+    """The facts the event's guards look at (each computed only for the events that need it)."""
     settings = cycle.settings
     ctx = GuardContext(at=at)
-    if agreement.kpis and event in ("agree", "start_negotiation"):
-        kpis = parse_kpi_set({"kpis": agreement.kpis}, settings.scoring)
-        ctx.off_list_kpis = off_list(kpis, settings.scoring)
-    cutoff = settings.milestone(CHANGE_CUTOFF_ID)
-    if cutoff is not None and cutoff.due is not None:
-        ctx.change_cutoff = deadline_instant(cutoff.due)
-        ctx.change_cutoff_label = f"{cutoff.due.isoformat()} ({thai_date(cutoff.due)})"
-    ctx.change_open = agreement.change_request is not None
+    ctx.change_open = agreement.change_request_json is not None
     ctx.published = agreement.published
-    sar12 = _sar12(settings.milestones)
-    ctx.sar12_waived = (
-        sar12 is not None and getattr(current.get(sar12.id), "status", "") == "waived"
-    )
-    target = data.get("milestone") if event == "waive" else None
-    if isinstance(target, str) and target in current:
-        ctx.waive_target = target
-        ctx.waive_target_status = current[target].status
+    if event in ("agree", "start_negotiation") and agreement.state == "proposed":
+        # Their guards apply from ``proposed`` only. Stored sets were validated when stored:
+        # the guards need only the ids.
+        approved = settings.scoring.approved_kpis
+        ctx.off_list_kpis = [kpi["id"] for kpi in agreement.kpis or () if kpi["id"] not in approved]
+    elif event == "request_change":
+        cutoff = settings.milestone(CHANGE_CUTOFF_ID)
+        if cutoff is not None and cutoff.due is not None:
+            ctx.change_cutoff = deadline_instant(cutoff.due)
+            ctx.change_cutoff_label = f"{cutoff.due.isoformat()} ({thai_date(cutoff.due)})"
+    elif event == "evaluate":
+        sar12 = _sar12(settings.milestones)
+        ctx.sar12_waived = (
+            sar12 is not None and getattr(current.get(sar12.id), "status", "") == "waived"
+        )
+    elif event == "waive":
+        target = data.get("milestone")
+        if isinstance(target, str) and target in current:
+            ctx.waive_target = target
+            ctx.waive_target_status = current[target].status
     return ctx
 
 
 def _sar12(milestones: tuple[Milestone, ...]) -> Milestone | None:
     """The final self-assessment report: the deliverable met by ``submit_sar12``."""
     return next((m for m in milestones if m.event == "submit_sar12"), None)
+
+
+# The hot statements: plain SQL run on the driver with parameter tuples (``store.hot``).
+_SET_STATUS = (
+    "UPDATE milestone_status SET status = ?, met_at = ?, late_business_days = ? "
+    "WHERE agreement_pk = ? AND milestone_id = ?"
+)
+_WAIVE_STATUS = (
+    "UPDATE milestone_status SET status = 'waived', late_business_days = NULL "
+    "WHERE agreement_pk = ? AND milestone_id = ?"
+)
+_SKIP_NOTICES = (  # notifications.outbox.skip_pending for one agreement, precompiled
+    "UPDATE outbox SET status = 'skipped' WHERE cycle_id = ? AND milestone = ? "
+    f"AND status = 'pending' AND notice IN ({', '.join(repr(k) for k in NOTICE_KINDS)}) "
+    "AND agreement = ?"
+)
+_INSERT_KPI_VERSION = (
+    "INSERT INTO kpi_versions (agreement_pk, version, kpis, source_event, history_seq) "
+    "VALUES (?, ?, ?, ?, ?)"
+)
+_JSON_COLUMNS = {"change_request": "change_request_json", "results": "results_json"}
 
 
 def _write(
@@ -161,7 +185,7 @@ def _write(
     at: int,
     now: int,
     data: dict[str, Any],
-) -> None:
+) -> Agreement:
     # The chain lock comes first, before any row: a tick's timer entries then see this fire
     # either wholly before or wholly after them, and the lock order can never deadlock.
     db.lock_chain(conn)
@@ -170,22 +194,28 @@ def _write(
         "version": agreement.version + 1,
         "last_event_at": at,
     }
+    fields = dict(values)  # the same changes, as fields of the returned Agreement
     for column, value in effects.updates.items():
-        is_json = column in ("change_request", "results")
-        values[column] = (
-            json.dumps(value, ensure_ascii=False) if is_json and value is not None else value
-        )
+        if column in _JSON_COLUMNS:
+            value = None if value is None else json.dumps(value, ensure_ascii=False)
+            fields[_JSON_COLUMNS[column]] = value
+        else:
+            fields[column] = value
+        values[column] = value
+    kpis_text = None
     if effects.new_kpis is not None:
-        values["kpis"] = json.dumps(effects.new_kpis, ensure_ascii=False)
-        values["kpi_version"] = agreement.kpi_version + 1
+        kpis_text = json.dumps(effects.new_kpis, ensure_ascii=False)
+        values["kpis"] = fields["kpis_json"] = kpis_text
+        values["kpi_version"] = fields["kpi_version"] = agreement.kpi_version + 1
     if event == "allocate_incentive":
         # The tier follows from the score; it is recorded in the entry so the history shows it.
-        values["tier"] = agreement_score(conn, cycle, agreement).get("tier")
+        values["tier"] = fields["tier"] = agreement_score(conn, cycle, agreement).get("tier")
         data = {**data, "tier": values["tier"]}
-    result = conn.execute(
-        update(AGREEMENTS)
-        .where(AGREEMENTS.c.pk == agreement.pk, AGREEMENTS.c.version == agreement.version)
-        .values(**values)
+    assignments = ", ".join(f"{column} = ?" for column in values)
+    result = hot(
+        conn,
+        f"UPDATE agreements SET {assignments} WHERE pk = ? AND version = ?",
+        (*values.values(), agreement.pk, agreement.version),
     )
     if result.rowcount != 1:
         raise ConcurrentChange(
@@ -212,16 +242,13 @@ def _write(
             )
         ],
     )
-    if effects.new_kpis is not None:
-        conn.execute(
-            insert(KPI_VERSIONS).values(
-                agreement_pk=agreement.pk,
-                version=agreement.kpi_version + 1,
-                kpis=json.dumps(effects.new_kpis, ensure_ascii=False),
-                source_event=event,
-                history_seq=seq,
-            )
+    if kpis_text is not None:
+        hot(
+            conn,
+            _INSERT_KPI_VERSION,
+            (agreement.pk, agreement.kpi_version + 1, kpis_text, event, seq),
         )
+    return replace(agreement, **fields)
 
 
 def _test_hook(stage: str) -> None:
@@ -269,12 +296,8 @@ def _meet_deliverables(
             late_days = cycle.calendar.late_business_days(
                 milestone.due, bangkok_date(at), settings.calendar.receiver_scope
             )
-        conn.execute(
-            update(STATUSES)
-            .where(STATUSES.c.agreement_pk == agreement.pk, STATUSES.c.milestone_id == milestone.id)
-            .values(status=new_status, met_at=at, late_business_days=late_days)
-        )
-        skip_pending(conn, cycle.id, milestone.id, NOTICE_KINDS, agreement.org_id)
+        hot(conn, _SET_STATUS, (new_status, at, late_days, agreement.pk, milestone.id))
+        _skip_notices(conn, cycle.id, milestone.id, agreement.org_id)
         if milestone.actor == "organisation":
             _enqueue_receipt(conn, cycle, agreement, milestone, at, now, late_days)
 
@@ -320,9 +343,10 @@ def _enqueue_receipt(
 
 
 def _waive(conn: Connection, cycle: StoredCycle, agreement: Agreement, milestone_id: str) -> None:
-    conn.execute(
-        update(STATUSES)
-        .where(STATUSES.c.agreement_pk == agreement.pk, STATUSES.c.milestone_id == milestone_id)
-        .values(status="waived", late_business_days=None)
-    )
-    skip_pending(conn, cycle.id, milestone_id, NOTICE_KINDS, agreement.org_id)
+    hot(conn, _WAIVE_STATUS, (agreement.pk, milestone_id))
+    _skip_notices(conn, cycle.id, milestone_id, agreement.org_id)
+
+
+def _skip_notices(conn: Connection, cycle_id: str, milestone_id: str, org_id: str) -> None:
+    """The agreement's pending reminders, overdue notices and escalations of a milestone."""
+    hot(conn, _SKIP_NOTICES, (cycle_id, milestone_id, org_id))

@@ -16,6 +16,7 @@ from typing import Any
 from sqlalchemy import Connection, func, select
 
 from workflow.errors import IntegrityFailure
+from workflow.store import hot, hot_many
 from workflow.tables import HistoryRow
 from workflow.timeutil import format_instant
 
@@ -65,12 +66,13 @@ def printed(row: Mapping[Any, Any]) -> dict[str, Any]:
     }
 
 
+_TIP = "SELECT seq, hash FROM history ORDER BY seq DESC LIMIT 1"
+
+
 def chain_tip(conn: Connection) -> tuple[int, str]:
     """``(seq, hash)`` of the last entry, or ``(0, GENESIS)``."""
-    row = conn.execute(
-        select(HISTORY.c.seq, HISTORY.c.hash).order_by(HISTORY.c.seq.desc()).limit(1)
-    ).first()
-    return (0, GENESIS) if row is None else (int(row.seq), str(row.hash))
+    row = hot(conn, _TIP).fetchone()
+    return (0, GENESIS) if row is None else (int(row[0]), str(row[1]))
 
 
 def append(conn: Connection, entries: Sequence[NewEntry]) -> list[int]:
@@ -103,6 +105,7 @@ def _when(entry: NewEntry) -> tuple[int, int, Mapping[str, Any]]:
 _Item = tuple[str, str | None, str, str, str | None, str | None, str, int, int, Mapping[str, Any]]
 _COLUMNS = "seq, cycle_id, agreement, kind, event, from_state, to_state, actor, at, recorded_at, "
 _COLUMNS += "data, prev_hash, hash"
+_INSERT = f"INSERT INTO history ({_COLUMNS}) VALUES ({', '.join(['?'] * 13)})"
 _encode = json.encoder.encode_basestring  # how json.dumps(ensure_ascii=False) writes a str
 
 
@@ -127,10 +130,13 @@ def _append(conn: Connection, items: Iterable[_Item]) -> list[int]:
     for cycle, agreement, kind, event, from_state, to_state, actor, at, recorded, data in items:
         seq += 1
         if id(data) not in stored:
-            data_text = json.dumps(data, sort_keys=True, ensure_ascii=False)
-            canonical = json.dumps(
-                json.loads(data_text), sort_keys=True, separators=(",", ":"), ensure_ascii=False
-            )
+            if data:
+                data_text = json.dumps(data, sort_keys=True, ensure_ascii=False)
+                canonical = json.dumps(
+                    json.loads(data_text), sort_keys=True, separators=(",", ":"), ensure_ascii=False
+                )
+            else:
+                data_text = canonical = "{}"
             stored[id(data)] = (data, data_text, canonical)
         _, data_text, canonical = stored[id(data)]
         for moment in (at, recorded):
@@ -148,9 +154,10 @@ def _append(conn: Connection, items: Iterable[_Item]) -> list[int]:
         prev = digest
     if not rows:
         return []
-    mark = "?" if conn.dialect.paramstyle == "qmark" else "%s"
-    marks = ", ".join([mark] * 13)
-    conn.exec_driver_sql(f"INSERT INTO history ({_COLUMNS}) VALUES ({marks})", rows)
+    if len(rows) == 1:
+        hot(conn, _INSERT, rows[0])
+    else:
+        hot_many(conn, _INSERT, rows)
     return list(range(first, seq + 1))
 
 

@@ -4,15 +4,20 @@ SQLite (the embedded default) runs in WAL mode and every write transaction start
 ``BEGIN IMMEDIATE``, so writers queue on the busy timeout instead of failing on lock upgrades.
 PostgreSQL serialises appends to the shared history chain with a transaction-scoped advisory
 lock; everything else relies on row versions (optimistic locking) in the UPDATE itself.
+
+The hot path (``fire``) takes one connection (``connect``) for its single read and its write
+``transaction``, and runs its few statements on the driver's own cursor (``hot``): SQLAlchemy's
+per-statement machinery costs more than SQLite's own work for statements this small.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import sqlite3
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
 
-from sqlalchemy import Connection, Engine, create_engine, event, text
+from sqlalchemy import Connection, Engine, create_engine, event
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, OperationalError
 from sqlalchemy.pool import NullPool
@@ -44,12 +49,20 @@ class Database:
                 {"pool_pre_ping": True, "pool_size": 4} if pooled else {"poolclass": NullPool}
             )
             self.engine = create_engine(parsed, **pool)
+        # The same engine whose connections open write transactions (BEGIN IMMEDIATE on SQLite)
+        self._writing = self.engine.execution_options(rubrong_mode="write")
+        # Errors that mean "the database is unwell" (exit 1): SQLAlchemy's, and the driver's
+        # own, raised by the statements that ``hot`` runs on the driver's cursor.
+        self._unwell: tuple[type[Exception], ...] = (
+            OperationalError,
+            self.engine.dialect.loaded_dbapi.OperationalError,
+        )
 
     def create_schema(self) -> None:
         """Create a new database at the newest schema; refuse an outdated one (exit 1)."""
         try:
             ensure_schema(self.engine)
-        except OperationalError as exc:
+        except self._unwell as exc:
             raise EnvironmentProblem(f"database unreachable: {_reason(exc)}") from exc
 
     @contextmanager
@@ -58,18 +71,57 @@ class Database:
         try:
             with self.engine.connect() as conn, conn.begin():
                 yield conn
-        except OperationalError as exc:
+        except self._unwell as exc:
             raise EnvironmentProblem(f"database unreachable: {_reason(exc)}") from exc
+
+    @contextmanager
+    def connect(self) -> Iterator[Connection]:
+        """One connection for reads, then (``transaction``) a write: ``fire``'s hot path.
+
+        Statements run with ``hot`` outside ``transaction`` stand alone: on SQLite each runs in
+        autocommit mode (a consistent snapshot on its own), so a single-statement read is the
+        cheapest there is. (A SQLAlchemy statement there would begin the write transaction.)
+        """
+        try:
+            with self._writing.connect() as conn:
+                yield conn
+        except self._unwell as exc:
+            raise EnvironmentProblem(f"database error: {_reason(exc)}") from exc
+
+    @contextmanager
+    def transaction(self, conn: Connection) -> Iterator[Connection]:
+        """A write transaction on a connection from ``connect``: all of it commits, or none.
+
+        Whatever the reads before it left open ends first (PostgreSQL's implicit transaction).
+        The transaction is the driver's own (on SQLite ``BEGIN IMMEDIATE``, as in ``write``),
+        without SQLAlchemy's bookkeeping; a SQLAlchemy statement run inside joins it, and then
+        the commit goes through SQLAlchemy.
+        """
+        if conn.in_transaction():
+            conn.rollback()
+        driver: Any = conn.connection.driver_connection
+        driver.rollback()
+        if self.is_sqlite:
+            driver.execute("BEGIN IMMEDIATE")
+        try:
+            yield conn
+        except BaseException:
+            if conn.in_transaction():
+                conn.rollback()
+            driver.rollback()
+            raise
+        if conn.in_transaction():
+            conn.commit()
+        else:
+            driver.commit()
 
     @contextmanager
     def write(self) -> Iterator[Connection]:
         """A connection inside a write transaction: all of it commits, or none of it."""
         try:
-            with self.engine.connect() as conn:
-                conn.execution_options(rubrong_write=True)
-                with conn.begin():
-                    yield conn
-        except OperationalError as exc:
+            with self._writing.connect() as conn, conn.begin():
+                yield conn
+        except self._unwell as exc:
             raise EnvironmentProblem(f"database error: {_reason(exc)}") from exc
 
     def lock_chain(self, conn: Connection) -> None:
@@ -80,7 +132,7 @@ class Database:
         not be changed under it by another writer, and the lock order never deadlocks.
         """
         if not self.is_sqlite:
-            conn.execute(text("SELECT pg_advisory_xact_lock(:id)"), {"id": CHAIN_LOCK_ID})
+            hot(conn, "SELECT pg_advisory_xact_lock(?)", (CHAIN_LOCK_ID,))
 
     def dispose(self) -> None:
         """Close pooled connections."""
@@ -101,9 +153,54 @@ def _configure_sqlite(engine: Engine) -> None:
 
     @event.listens_for(engine, "begin")
     def on_begin(conn: Connection) -> None:
-        writing = conn.get_execution_options().get("rubrong_write", False)
-        conn.exec_driver_sql("BEGIN IMMEDIATE" if writing else "BEGIN")
+        driver: Any = conn.connection.driver_connection
+        if driver.in_transaction:  # begun on the driver (Database.transaction): join it
+            return
+        mode = conn.get_execution_options().get("rubrong_mode")
+        statement = "BEGIN IMMEDIATE" if mode == "write" else "BEGIN"
+        try:  # on the driver itself (cheaper), its failure reported as SQLAlchemy's would be
+            driver.execute(statement)
+        except sqlite3.OperationalError as exc:
+            raise OperationalError(statement, (), exc) from exc
 
 
-def _reason(exc: OperationalError) -> str:
-    return str(exc.orig).strip().splitlines()[0] if exc.orig else str(exc)
+_NATIVE: dict[tuple[str, str], str] = {}
+
+
+def native(conn: Connection, sql: str) -> str:
+    """``sql`` written with ``?`` placeholders, in the driver's own paramstyle.
+
+    For statements run on the driver (``hot``, or ``conn.exec_driver_sql``) with plain
+    parameter tuples. ``SQL`` must hold no other ``?`` and no ``%``.
+    """
+    style = conn.dialect.paramstyle
+    key = (style, sql)
+    found = _NATIVE.get(key)
+    if found is None:
+        found = _NATIVE[key] = sql if style == "qmark" else sql.replace("?", "%s")
+    return found
+
+
+def hot(conn: Connection, sql: str, params: Sequence[Any] = ()) -> Any:
+    """Run one hot-path statement on the driver's own cursor, in ``conn``'s transaction.
+
+    For the few statements every ``fire`` runs: no SQLAlchemy statement, execution context or
+    result object is built (each costs more than SQLite's own work). ``sql`` is written with
+    ``?`` placeholders (``native``); the driver's cursor is returned (``fetchall``,
+    ``rowcount``). A failure raises the driver's own error: ``Database``'s transactions turn
+    its OperationalError into exit 1 as they do SQLAlchemy's.
+    """
+    cursor = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
+    cursor.execute(native(conn, sql), params)
+    return cursor
+
+
+def hot_many(conn: Connection, sql: str, rows: Sequence[Sequence[Any]]) -> None:
+    """``hot`` for one statement run once per row (``executemany``)."""
+    cursor = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
+    cursor.executemany(native(conn, sql), rows)
+
+
+def _reason(exc: Exception) -> str:
+    orig = getattr(exc, "orig", None) or exc
+    return str(orig).strip().splitlines()[0] if str(orig).strip() else type(orig).__name__
