@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from sqlalchemy import Connection, select, text
@@ -173,4 +174,32 @@ def outbox_rows(conn: Connection, cycle_id: str | None = None) -> list[dict[str,
             "sent_at": format_instant(row.sent_at),
         }
         for row in conn.execute(query)
+    ]
+
+
+def kpi_version_rows(
+    conn: Connection, cycle_id: str | None, agreement: str
+) -> list[dict[str, Any]]:
+    """``kpis AGREEMENT``: every KPI set the agreement has had, oldest first."""
+    cycle = get_cycle(conn, cycle_id)
+    (found,) = list_agreements(conn, cycle.id, [agreement])
+    rows = conn.execute(
+        text(
+            "SELECT v.version, v.source_event, v.history_seq, v.kpis, h.at "
+            "FROM kpi_versions v JOIN history h ON h.seq = v.history_seq "
+            "WHERE v.agreement_pk = :pk ORDER BY v.version"
+        ),
+        {"pk": found.pk},
+    )
+    return [
+        {
+            "agreement": found.org_id,
+            "version": row.version,
+            "current": row.version == found.kpi_version,
+            "source_event": row.source_event,
+            "history_seq": row.history_seq,
+            "at": format_instant(row.at),
+            "kpis": json.loads(row.kpis),
+        }
+        for row in rows
     ]

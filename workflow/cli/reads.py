@@ -17,7 +17,7 @@ from workflow.report import score_chart_svg, to_csv, to_json, to_xlsx
 from workflow.reporting import report_rows
 from workflow.repository import get_agreement, get_cycle
 from workflow.scores import agreement_score
-from workflow.views import history_rows, milestone_rows, status_rows
+from workflow.views import history_rows, kpi_version_rows, milestone_rows, status_rows
 
 console = Console(highlight=False)
 
@@ -211,3 +211,29 @@ def report(
         output.write_text(body, encoding="utf-8")
     else:
         sys.stdout.write(body if body.endswith("\n") else body + "\n")
+
+
+@app.command()
+def kpis(
+    ctx: typer.Context,
+    agreement: Annotated[str, typer.Argument(help="organisation id")],
+    cycle: CycleOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Every KPI set the agreement has had (proposed, negotiated, changed), oldest first."""
+    options = settings(ctx, cycle)
+    with options.database().read() as conn:
+        rows = kpi_version_rows(conn, options.cycle, agreement)
+    if as_json:
+        print_json(rows)
+        return
+    for row in rows:
+        marker = " (current)" if row["current"] else ""
+        sys.stdout.write(
+            f"version {row['version']}{marker}: {row['source_event']} at {row['at']}\n"
+        )
+        for kpi in row["kpis"]:
+            sys.stdout.write(
+                f"  {kpi['id']}  dim {kpi['dimension']}  weight {kpi['weight']}  "
+                f"{kpi['direction']}  levels {kpi['levels']}  {kpi['name_th']}\n"
+            )
