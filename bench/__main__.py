@@ -15,7 +15,7 @@ from typing import cast
 
 from bench import Report
 
-REGISTRY: tuple[str, ...] = ("bench.fire", "bench.mail", "bench.sweep")
+REGISTRY: tuple[str, ...] = ("bench.fire", "bench.mail", "bench.sweep", "bench.national")
 
 
 def _modules() -> dict[str, ModuleType]:

@@ -9,6 +9,12 @@ catches up once when it starts: ``tick`` processes every instant ≤ now exactly
 ``catch_up_days`` rule decides what is sent and what is skipped. On an accelerated clock a job
 waits the virtual delay divided by the speed.
 
+Several processes may serve one PostgreSQL database (``workflow.leader``): only the leader
+ticks; every process dispatches. A follower wakes at the timer instants too, waits (a few
+seconds at most) for the leader to process the instant, and then sends its share of the mail;
+it also wakes every ``leader_retry`` seconds to try for the leadership, so that the timers move
+to another process within seconds of the leader's death.
+
 Threads: one APScheduler worker runs the wakes; the main thread owns the scheduler (adds jobs,
 shuts it down) and watches for signals. A job never touches the scheduler, because
 ``shutdown(wait=True)`` holds the job-store lock while it waits for the running job.
@@ -34,17 +40,20 @@ from apscheduler.executors.pool import ThreadPoolExecutor
 from apscheduler.schedulers.background import BackgroundScheduler
 from sqlalchemy import func, select, update
 
-from notifications.dispatch import dispatch
+from notifications.dispatch import BATCH, dispatch
 from notifications.mailers import Mailer
 from notifications.outbox import OUTBOX
 from workflow.clock import AcceleratedClock, SystemClock
+from workflow.leader import Leadership, SoleLeader
 from workflow.store import Database
 from workflow.tick import next_instant, tick
 from workflow.timeutil import BANGKOK, format_instant
 
 ServiceClock = SystemClock | AcceleratedClock
 DEFAULT_POLL_SECONDS = 60.0
+DEFAULT_LEADER_RETRY_SECONDS = 2.0
 ERROR_RETRY_SECONDS = 5.0
+FOLLOWER_CHECK_SECONDS = 0.05  # how often a follower looks whether the leader has ticked
 
 
 def wall_time(clock: ServiceClock, instant: int) -> float:
@@ -126,17 +135,19 @@ class NextWake:
 
     wall: float
     instant: int | None
-    reason: str  # start | instant | retry | poll | error
+    reason: str  # start | instant | retry | poll | error | leader
 
 
-def _holder_is_dead(holder: str, host: str) -> bool:
-    """True for a lease of a process on this host that no longer runs (not this process)."""
+def _holder_is_dead(holder: str, host: str, own: bool) -> bool:
+    """True for a lease of a process on this host that no longer runs, or (``own``) of this
+    process: a service dispatches in one thread, so between wakes a lease of its own is left
+    over from a dispatch that failed half-way (the database went away after the SMTP accept)."""
     parts = holder.rsplit(":", 2)
     if len(parts) != 3 or parts[0] != host or not parts[1].isdigit():
         return False
     pid = int(parts[1])
     if pid == os.getpid():
-        return False
+        return own
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
@@ -146,8 +157,9 @@ def _holder_is_dead(holder: str, host: str) -> bool:
     return False
 
 
-def release_stale_leases(db: Database, wall: int) -> int:
-    """Free pending rows leased by a dead process on this host (killed mid-dispatch)."""
+def release_stale_leases(db: Database, wall: int, *, own: bool = False) -> int:
+    """Free pending rows leased by a dead process on this host (killed mid-dispatch), and
+    with ``own`` those this process leased in a dispatch that did not finish."""
     host = socket.gethostname()
     leased = (OUTBOX.c.status == "pending") & (OUTBOX.c.lease_until >= wall)
     with db.read() as conn:
@@ -156,7 +168,7 @@ def release_stale_leases(db: Database, wall: int) -> int:
             for row in conn.execute(select(OUTBOX.c.leased_by).where(leased).distinct())
             if row.leased_by
         ]
-    dead = [holder for holder in holders if _holder_is_dead(holder, host)]
+    dead = [holder for holder in holders if _holder_is_dead(holder, host, own)]
     if not dead:
         return 0
     with db.write() as conn:
@@ -190,16 +202,23 @@ class Service:
         log: JsonLog,
         *,
         poll: float = DEFAULT_POLL_SECONDS,
+        leadership: Leadership | None = None,
+        leader_retry: float = DEFAULT_LEADER_RETRY_SECONDS,
+        batch: int = BATCH,
     ) -> None:
         self.db = db
         self.clock = clock
         self.mailer = mailer
         self.log = log
         self.poll = poll
+        self.leadership: Leadership = leadership or SoleLeader()
+        self.leader_retry = leader_retry
+        self.batch = batch
         self.wakes = 0
         self._plans = 0
         self._done = threading.Event()
         self._next: NextWake | None = None
+        self._was_leading = False
 
     def catch_up(self, instant: int | None = None) -> int:
         """One wake's work: tick then dispatch at the clock's now (at least ``instant``)."""
@@ -208,21 +227,27 @@ class Service:
             now = max(now, instant)  # the wall-to-virtual conversion may round down a second
         first = self.wakes == 0
         self.wakes += 1
-        released = release_stale_leases(self.db, int(time.time()))
+        released = release_stale_leases(self.db, int(time.time()), own=True)
         if released:
             self.log("release_leases", virtual_now=now, rows=released)
-        report = tick(self.db, self.clock, now)
-        if report.instants or first:
-            self.log(
-                "tick",
-                virtual_now=now,
-                instants=report.instants,
-                enqueued=report.enqueued,
-                missed=report.missed,
-                closed=report.closed,
-                processed=report.processed,
-            )
-        sent = dispatch(self.db, self.mailer, now)
+        leading = self.leadership.refresh()
+        if not leading and instant is not None:
+            leading = self._await_leader(instant)
+        became = leading and not self._was_leading
+        self._was_leading = leading
+        if leading:
+            report = tick(self.db, self.clock, now)
+            if report.instants or first or became:
+                self.log(
+                    "tick",
+                    virtual_now=now,
+                    instants=report.instants,
+                    enqueued=report.enqueued,
+                    missed=report.missed,
+                    closed=report.closed,
+                    processed=report.processed,
+                )
+        sent = dispatch(self.db, self.mailer, now, batch=self.batch)
         if sent.sent or sent.retrying or sent.failed or first:
             self.log(
                 "dispatch",
@@ -234,9 +259,25 @@ class Service:
             )
         return now
 
+    def _await_leader(self, instant: int) -> bool:
+        """A follower woken for ``instant``: wait until the leader has processed it, so that
+        the mail it enqueued is there to share; or become the leader meanwhile (True)."""
+        end = time.monotonic() + self.leader_retry
+        while time.monotonic() < end:
+            pending = next_instant(self.db, instant - 1)
+            if pending is None or pending > instant:
+                return False
+            time.sleep(FOLLOWER_CHECK_SECONDS)
+            if self.leadership.refresh():
+                return True
+        return False
+
     def next_wake(self, now: int) -> NextWake:
-        """The earliest of: next timer instant, next mail retry, the poll interval."""
+        """The earliest of: next timer instant, next mail retry, the poll interval, and for a
+        follower the next try for the leadership."""
         options = [NextWake(time.time() + self.poll, None, "poll")]
+        if not self.leadership.leading:
+            options.append(NextWake(time.time() + self.leader_retry, None, "leader"))
         instant = next_instant(self.db, now)
         if instant is not None:
             options.append(NextWake(wall_time(self.clock, instant), instant, "instant"))
@@ -274,6 +315,8 @@ class Service:
             id=f"wake-{self._plans}",
         )
         delay = max(0.0, wake.wall - time.time())
+        if wake.reason == "leader":
+            return  # a follower's periodic try: not worth a line every few seconds
         self.log(
             "schedule",
             reason=wake.reason,

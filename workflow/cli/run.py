@@ -7,6 +7,7 @@ import logging
 import os
 import threading
 import time
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Annotated, Any, cast
 
 import typer
@@ -24,6 +25,8 @@ if TYPE_CHECKING:  # the service (APScheduler…) is imported only when ``run`` 
 WEB_MODULE = "workflow.web.app"
 WEB_START_SECONDS = 20.0
 DEFAULT_POLL_SECONDS = 60.0
+DEFAULT_LEADER_RETRY_SECONDS = 2.0
+DEFAULT_BATCH = 200
 
 
 def parse_listen(value: str) -> tuple[str, int]:
@@ -115,18 +118,46 @@ def run_command(
         float,
         typer.Option("--poll", help="wall seconds between checks for mail queued elsewhere"),
     ] = DEFAULT_POLL_SECONDS,
+    leader_retry: Annotated[
+        float,
+        typer.Option(
+            "--leader-retry",
+            help="PostgreSQL: wall seconds between a follower's tries to lead the timers",
+        ),
+    ] = DEFAULT_LEADER_RETRY_SECONDS,
+    batch: Annotated[
+        int, typer.Option("--batch", help="mail rows one dispatcher claims at a time")
+    ] = DEFAULT_BATCH,
 ) -> None:
-    """The service: wakes at every timer instant, sends mail, stops cleanly on SIGTERM."""
+    """The service: wakes at every timer instant, sends mail, stops cleanly on SIGTERM.
+
+    Several processes may run on one PostgreSQL database: one of them (the leader) runs the
+    timers, all of them send mail, each mail once.
+    """
     from workflow.service import StopFlag
 
+    if not leader_retry > 0:
+        raise BadInput("--leader-retry: must be a number of seconds > 0")
+    if batch < 1:
+        raise BadInput("--batch: must be a whole number ≥ 1")
     stop = StopFlag()
     stop.install()  # from here on SIGTERM/SIGINT let the current work finish (--once too)
     try:
-        code = _serve(ctx.obj, stop, web, clock_start, speed, once, poll)
+        tuning = Tuning(poll=poll, leader_retry=leader_retry, batch=batch)
+        code = _serve(ctx.obj, stop, web, clock_start, speed, once, tuning)
     finally:
         stop.restore()
     if code:
         raise typer.Exit(code)
+
+
+@dataclass(frozen=True)
+class Tuning:
+    """The service's timing and batch options."""
+
+    poll: float
+    leader_retry: float
+    batch: int
 
 
 def _serve(
@@ -136,10 +167,12 @@ def _serve(
     clock_start: str | None,
     speed: float | None,
     once: bool,
-    poll: float,
+    tuning: Tuning,
 ) -> int:
+    from workflow.leader import Leadership, leadership_for
     from workflow.service import JsonLog, JsonLogHandler, Service
 
+    poll = tuning.poll
     if not poll > 0:
         raise BadInput("--poll: must be a number of seconds > 0")
     clock = make_clock(clock_start, speed)
@@ -152,10 +185,22 @@ def _serve(
     root.addHandler(handler)
     logging.captureWarnings(True)  # so that every stderr line is a JSON line
     server: WebServer | None = None
+    leadership: Leadership | None = None
     try:
         db.create_schema()
         mailer = cast(Mailer, make_mailer(options))
-        service = Service(db, clock, mailer, log, poll=poll)
+        # --once is a catch-up like ``tick``: it ticks whoever leads (ticks are exactly-once).
+        leadership = None if once else leadership_for(db, log)
+        service = Service(
+            db,
+            clock,
+            mailer,
+            log,
+            poll=poll,
+            leadership=leadership,
+            leader_retry=tuning.leader_retry,
+            batch=tuning.batch,
+        )
         if listen is not None and not once:
             server = WebServer(asgi, *listen)
             server.start()
@@ -181,12 +226,17 @@ def _serve(
         if server is not None:
             server.stop()
             server = None
+        if leadership is not None:
+            leadership.close()  # before the last line: "released" comes before "stopped"
+            leadership = None
         db.dispose()
         log("stopped", exit_code=code, wakes=service.wakes)
         return code
     finally:
         if server is not None:
             server.stop()
+        if leadership is not None:
+            leadership.close()
         db.dispose()
         logging.captureWarnings(False)
         root.removeHandler(handler)
