@@ -259,6 +259,12 @@ def test_removed_organisation_keeps_agreement_and_history(loaded: Cli, tmp_path:
     assert loaded("history", "TH-39", "--json").json() == own_history
     assert len(loaded("status", "--json").json()) == 93
     assert loaded("verify").code == 0
+    # A removed organisation stops moving: deadlines pass it by, while others are missed.
+    assert loaded("tick", "--now", "2011-02-01T10:00", "--no-send").code == 0
+    removed = {m["milestone"]: m["status"] for m in loaded("milestones", "TH-39", "--json").json()}
+    others = {m["milestone"]: m["status"] for m in loaded("milestones", "TH-43", "--json").json()}
+    assert removed["kpi_template"] == "pending" and others["kpi_template"] == "missed"
+    assert loaded("history", "TH-39", "--json").json() == own_history
     # Putting it back restores the same agreement, not a new one.
     back = loaded("load", str(CYCLE_2554), "--apply-changes")
     assert back.code == 0, back.err

@@ -172,11 +172,19 @@ def _process(
             report.enqueued += _enqueue_digest(conn, cycle, instant, stale, recorded)
 
 
+# Agreements of organisations removed from the cycle file keep their history but stop moving.
+_REMOVED = (
+    "SELECT r.pk FROM agreements r JOIN organisations ro "
+    "ON ro.cycle_id = r.cycle_id AND ro.id = r.org_id "
+    "WHERE r.cycle_id = :cycle AND ro.active = :inactive"
+)
+
+
 def _mark_missed(
     conn: Connection, db: Database, cycle: StoredCycle, instant: Instant, recorded: int
 ) -> int:
     milestone = instant.milestone
-    params = {"cycle": cycle.id, "milestone": milestone.id}
+    params = {"cycle": cycle.id, "milestone": milestone.id, "inactive": False}
     # The chain lock before reading: a fire in flight (it holds the lock from its start) has
     # then either committed, and is seen, or not begun; never a stale "missed" entry.
     db.lock_chain(conn)
@@ -185,14 +193,15 @@ def _mark_missed(
             "SELECT a.org_id, a.state FROM milestone_status s "
             "JOIN agreements a ON a.pk = s.agreement_pk "
             "WHERE s.cycle_id = :cycle AND s.milestone_id = :milestone AND s.status = 'pending' "
-            "ORDER BY a.org_id"
+            f"AND s.agreement_pk NOT IN ({_REMOVED}) ORDER BY a.org_id"
         ),
         params,
     ).all()
     conn.execute(
         text(
             "UPDATE milestone_status SET status = 'missed' "
-            "WHERE cycle_id = :cycle AND milestone_id = :milestone AND status = 'pending'"
+            "WHERE cycle_id = :cycle AND milestone_id = :milestone AND status = 'pending' "
+            f"AND agreement_pk NOT IN ({_REMOVED})"
         ),
         params,
     )
