@@ -6,13 +6,13 @@ exit code; usage errors exit 2; anything unexpected is reported in one line with
 
 from __future__ import annotations
 
+import importlib
 import json
 import os
 import sys
 from dataclasses import dataclass
 from typing import Annotated, Any
 
-import click
 import typer
 
 from workflow.clock import Clock, SystemClock
@@ -108,6 +108,26 @@ def fail(message: str, code: int) -> None:
     raise SystemExit(code)
 
 
+def _classes(name: str) -> tuple[type[Any], ...]:
+    """The exception class ``name`` of click and of typer's bundled click, where they exist."""
+    found: list[type[Any]] = []
+    for module in ("typer._click.exceptions", "typer.exceptions", "click.exceptions"):
+        try:
+            cls = getattr(importlib.import_module(module), name)
+        except (ImportError, AttributeError):
+            continue
+        if cls not in found:
+            found.append(cls)
+    return tuple(found)
+
+
+# typer bundles its own copy of click; usage errors may come from either.
+_EXITS = _classes("Exit")
+_ABORTS = _classes("Abort")
+_USAGE_ERRORS = _classes("UsageError")
+_CLICK_ERRORS = _classes("ClickException")
+
+
 def main(argv: list[str] | None = None) -> None:
     """The console entry point: runs the app behind the error boundary."""
     command = typer.main.get_command(app)
@@ -115,13 +135,13 @@ def main(argv: list[str] | None = None) -> None:
         code = command.main(args=argv, prog_name="rubrong", standalone_mode=False)
     except RubrongError as exc:
         fail(exc.message, exc.exit_code)
-    except click.exceptions.Exit as exc:
+    except _EXITS as exc:
         raise SystemExit(exc.exit_code) from None
-    except click.exceptions.Abort:
+    except _ABORTS:
         fail("aborted", 1)
-    except click.UsageError as exc:
+    except _USAGE_ERRORS as exc:
         fail(exc.format_message(), 2)
-    except click.ClickException as exc:
+    except _CLICK_ERRORS as exc:
         fail(exc.format_message(), exc.exit_code)
     except KeyboardInterrupt:
         fail("interrupted", 130)
