@@ -101,8 +101,11 @@ def test_score_of_a_late_sar12_shows_every_step(year: Cli) -> None:
     assert card["late_business_days"] == days
     assert Decimal(card["penalty"]) == Decimal("0.0500") * days
     assert Decimal(card["final"]) == Decimal(card["composite"]) - Decimal(card["penalty"])
-    weights = sum(Decimal(str(k["weight"])) for k in card["kpis"])
-    composite = sum(Decimal(str(k["weight"])) * Decimal(k["score"]) for k in card["kpis"]) / weights
+    weights = sum((Decimal(str(k["weight"])) for k in card["kpis"]), Decimal(0))
+    weighted = sum(
+        (Decimal(str(k["weight"])) * Decimal(k["score"]) for k in card["kpis"]), Decimal(0)
+    )
+    composite = weighted / weights
     assert Decimal(card["composite"]) == composite.quantize(Decimal("0.0001"))
     assert set(card["dimensions"]) == {"1", "2", "3", "4"}
 

@@ -117,7 +117,6 @@ class AdvisoryLeader:
         self.session: Connection | None = None
         self._leading = False
         self._announced = False
-        self.changes = 0
 
     @property
     def leading(self) -> bool:
@@ -165,7 +164,6 @@ class AdvisoryLeader:
             return
         self._leading = leading
         self._announced = True
-        self.changes += 1
         fields: dict[str, Any] = {"role": "leader" if leading else "follower", "pid": os.getpid()}
         if reason is not None:
             fields["reason"] = reason
