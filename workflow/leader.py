@@ -36,6 +36,7 @@ from workflow.store import Database
 
 LOCK_CLASS = 0x5255_424C  # "RUBL": the first half of the leader lock's key
 _TRY_LOCK = text("SELECT pg_try_advisory_lock(:cls, hashtext(current_schema()))")
+_UNLOCK = text("SELECT pg_advisory_unlock(:cls, hashtext(current_schema()))")
 # libpq: give up connecting after 5 s; notice a silent peer within ~15 s.
 _CONNECT_ARGS = {
     "connect_timeout": 5,
@@ -148,6 +149,9 @@ class AdvisoryLeader:
         """End the session: PostgreSQL frees the lock at once."""
         if self._leading:  # logged first: the line comes before any successor's
             self.log("leader", role="released", pid=os.getpid())
+            if self.session is not None:  # at once, not when the server sees the socket close
+                with contextlib.suppress(Exception):
+                    self.session.execute(_UNLOCK, {"cls": LOCK_CLASS})
         self._leading = False
         self._drop()
         self.engine.dispose()

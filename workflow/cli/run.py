@@ -128,6 +128,14 @@ def run_command(
     batch: Annotated[
         int, typer.Option("--batch", help="mail rows one dispatcher claims at a time")
     ] = DEFAULT_BATCH,
+    clock_origin: Annotated[
+        float | None,
+        typer.Option(
+            "--clock-origin",
+            help="wall time (epoch seconds) at which the virtual clock reads --clock-start "
+            "(default: when the service is ready); processes given the same share one clock",
+        ),
+    ] = None,
 ) -> None:
     """The service: wakes at every timer instant, sends mail, stops cleanly on SIGTERM.
 
@@ -140,10 +148,12 @@ def run_command(
         raise BadInput("--leader-retry: must be a number of seconds > 0")
     if batch < 1:
         raise BadInput("--batch: must be a whole number ≥ 1")
+    if clock_origin is not None and clock_start is None and speed is None:
+        raise BadInput("--clock-origin: only with a virtual clock (--clock-start, --speed)")
     stop = StopFlag()
     stop.install()  # from here on SIGTERM/SIGINT let the current work finish (--once too)
     try:
-        tuning = Tuning(poll=poll, leader_retry=leader_retry, batch=batch)
+        tuning = Tuning(poll, leader_retry, batch, clock_origin)
         code = _serve(ctx.obj, stop, web, clock_start, speed, once, tuning)
     finally:
         stop.restore()
@@ -158,6 +168,7 @@ class Tuning:
     poll: float
     leader_retry: float
     batch: int
+    clock_origin: float | None = None
 
 
 def _serve(
@@ -205,7 +216,8 @@ def _serve(
             server = WebServer(asgi, *listen)
             server.start()
         if isinstance(clock, AcceleratedClock):
-            clock.origin = time.time()  # virtual time starts when the service is ready
+            # virtual time starts when the service is ready, unless told when
+            clock.origin = time.time() if tuning.clock_origin is None else tuning.clock_origin
         log(
             "start",
             pid=os.getpid(),

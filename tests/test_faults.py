@@ -1,0 +1,352 @@
+"""Faults, each provoked on purpose, against a PRIVATE PostgreSQL (``tests.pgserver``).
+
+Real ``rubrong run`` processes on an accelerated clock, a real SMTP server (``Sink``), and a
+PostgreSQL server of the test session's own on a spare port, so that it can be restarted; the
+shared one at 127.0.0.1:5432 is never touched. Each test gets a database of its own.
+
+- the leader is SIGKILLed in the middle of a deadline sweep (the test holds the history chain
+  lock, so the sweep is surely inside its transaction, having claimed the instant): another
+  process takes over, the instant is processed once, every agreement gets one ``missed`` entry;
+- a dispatcher is SIGKILLed right after the SMTP server accepted a letter, before it could record
+  it as sent: the survivor sends that letter again with the same Message-ID, and nothing else
+  twice;
+- PostgreSQL is restarted mid-run: the services reconnect, a leader takes the lock again, the
+  rest of the stretch is delivered once;
+- the SMTP server answers 4xx, then 5xx: retried, then ``failed`` with the reason, and one
+  ``alert`` to the administrators;
+- the clock jumps backwards (the services restart with an earlier clock): nothing is re-sent.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import threading
+import time
+from collections import Counter
+from collections.abc import Iterator
+from email import message_from_bytes
+from email.policy import default as default_policy
+from pathlib import Path
+
+import psycopg
+import pytest
+
+from tests import pgserver
+from tests.conftest import CYCLE_2554, Cli
+from tests.test_multiprocess import (
+    BATCH,
+    Letter,
+    Sink,
+    check_mail,
+    check_timers,
+    pending,
+    shared_clock,
+    stamp,
+    ticked,
+    timers,
+    wait_any,
+    wait_until,
+)
+from tests.test_service import DEADLINE, ESCALATION, INSTANTS, R7, R14, Service
+from workflow.cyclegen import generate_cycle
+from workflow.store import CHAIN_LOCK_ID
+
+SPEED = "300000"
+FAST = ("--poll", "1", "--leader-retry", "0.5", *BATCH)
+OPDC = "opdc@opdc.rubrong.example"
+
+
+@pytest.fixture(scope="session")
+def private_pg() -> Iterator[pgserver.PrivatePostgres]:
+    """One private server per test process (xdist worker); tests in a worker run in turn."""
+    reason = pgserver.problem()
+    if reason is not None:
+        if os.environ.get("RUBRONG_REQUIRE_PG") == "1":
+            pytest.fail(f"a private PostgreSQL is needed: {reason}")
+        pytest.skip(f"no private PostgreSQL: {reason}")
+    server = pgserver.PrivatePostgres()
+    server.start()
+    yield server
+    server.destroy()
+
+
+@pytest.fixture
+def pg(private_pg: pgserver.PrivatePostgres) -> pgserver.PrivatePostgres:
+    """The private server, running (a failed restart test may have left it stopped)."""
+    if not private_pg.running():
+        private_pg.start()
+    return private_pg
+
+
+@pytest.fixture
+def loaded(pg: pgserver.PrivatePostgres, tmp_path: Path) -> Cli:
+    """cycle_2554 loaded into a new database of the private server."""
+    cli = Cli(pg.database(), tmp_path)
+    result = cli("load", str(CYCLE_2554))
+    assert result.code == 0, result.err
+    return cli
+
+
+@pytest.fixture
+def sink() -> Iterator[Sink]:
+    server = Sink()
+    server.controller.start()
+    yield server
+    server.controller.stop()
+
+
+@pytest.fixture
+def services() -> Iterator[list[Service]]:
+    started: list[Service] = []
+    yield started
+    for service in started:
+        if service.proc.poll() is None:
+            service.proc.kill()
+            service.proc.wait()
+
+
+def start(
+    cli: Cli, sink: Sink, services: list[Service], count: int, clock: str, speed: str = SPEED
+) -> list[Service]:
+    """``count`` service processes on the same database and virtual clock."""
+    args = (*shared_clock(clock, speed), *FAST)
+    runs = [Service(cli, sink.url, *args) for _ in range(count)]
+    services.extend(runs)
+    return runs
+
+
+def leader_of(runs: list[Service]) -> Service:
+    """The process whose latest leadership line says it leads (waits for one)."""
+    wait_any(runs, lambda line: line["action"] == "leader" and line["role"] == "leader")
+    (leader,) = [
+        run
+        for run in runs
+        if run.actions("leader") and run.actions("leader")[-1]["role"] == "leader"
+    ]
+    return leader
+
+
+def libpq(cli: Cli) -> str:
+    """The test database's URL for psycopg itself."""
+    return cli.db_url.replace("postgresql+psycopg://", "postgresql://")
+
+
+def stop_all(runs: list[Service]) -> None:
+    """SIGTERM every live process; each exits 0 with a clean log."""
+    for run in runs:
+        if run.proc.poll() is None:
+            assert run.stop() == 0
+            run.assert_clean_exit()
+
+
+# --------------------------------------------------------------------------- leader killed
+
+
+def test_leader_killed_during_a_deadline_sweep(
+    loaded: Cli, sink: Sink, services: list[Service]
+) -> None:
+    cli = loaded
+    with psycopg.connect(libpq(cli)) as chain:
+        # The test holds the chain lock: the leader's sweep of the deadline claims the instant
+        # (timers_done) and then waits for this lock, inside its transaction.
+        chain.execute("SELECT pg_advisory_xact_lock(%s)", (CHAIN_LOCK_ID,))
+        runs = start(cli, sink, services, 2, "2010-09-14T00:30")  # 30 min past the deadline
+        leader = leader_of(runs)
+        wait_until(lambda: sweep_waiting(cli), what="the leader's sweep to wait for the lock")
+        leader.proc.send_signal(signal.SIGKILL)
+        assert leader.finish() == -signal.SIGKILL
+        (heir,) = [run for run in runs if run is not leader]
+        heir.wait_for(lambda line: line["action"] == "leader" and line["role"] == "leader", 10)
+        assert not any(DEADLINE in key for key in leader.processed())
+        chain.rollback()  # lets the killed sweep's backend end (rolled back) and the heir on
+    heir.wait_for(ticked(DEADLINE))
+    heir.wait_for(ticked(ESCALATION))
+    wait_until(lambda: pending(cli) == 0, what="the outbox to empty")
+    stop_all([heir])
+
+    check_timers(cli, runs, killed=True)  # the deadline once; 93 missed entries, one each
+    assert DEADLINE in heir.processed()
+    check_mail(cli, runs, sink)
+
+
+def sweep_waiting(cli: Cli) -> bool:
+    """True while a backend of the test database waits for an advisory lock."""
+    with psycopg.connect(libpq(cli)) as conn:
+        row = conn.execute(
+            "SELECT count(*) FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid "
+            "WHERE l.locktype = 'advisory' AND NOT l.granted AND a.datname = current_database()"
+        ).fetchone()
+    return bool(row and row[0])
+
+
+# --------------------------------------------------------------------------- dispatcher killed
+
+
+def test_dispatcher_killed_between_smtp_accept_and_marking_sent(
+    loaded: Cli, sink: Sink, services: list[Service]
+) -> None:
+    cli = loaded
+    runs = start(cli, sink, services, 2, "2010-08-29T08:00")
+    sink.owners = [run.proc.pid for run in runs]
+    killed = threading.Event()
+    victim: list[Letter] = []
+
+    def kill(letter: Letter) -> None:  # in the SMTP server's loop, right after its 250
+        if len(sink.received) >= 25 and not victim and letter.owner is not None:
+            victim.append(letter)
+            os.kill(letter.owner, signal.SIGKILL)
+            killed.set()
+
+    sink.on_accept = kill
+    assert killed.wait(30), "no letter arrived"
+    (dead,) = [run for run in runs if run.proc.pid == victim[0].owner]
+    assert dead.finish() == -signal.SIGKILL  # reaped: its leases are now a dead process's
+    (survivor,) = [run for run in runs if run is not dead]
+    wait_any(runs, ticked(R7))
+    wait_until(lambda: pending(cli) == 0, what="the outbox to empty")
+    stop_all([survivor])
+
+    arrivals: dict[str, list[Letter]] = {}
+    for letter in sink.received:
+        arrivals.setdefault(letter.message_id, []).append(letter)
+    twice = frozenset(mid for mid, letters in arrivals.items() if len(letters) > 1)
+    assert victim[0].message_id in twice  # accepted, never recorded: sent again
+    for mid in twice:  # first from the victim, then from the survivor
+        first, second = arrivals[mid]
+        assert second.owner == survivor.proc.pid and victim[0].at < second.at, mid
+        # sent by the victim before it died; or already on the wire then, and read by the
+        # server after its death (the sending socket has no owner any more)
+        assert first.owner == dead.proc.pid or (first.owner is None and first.at >= victim[0].at)
+    released = sum(line["rows"] for line in survivor.actions("release_leases"))
+    assert released >= len(twice)
+    check_mail(cli, runs, sink, twice=twice)
+    print(f"killed pid {dead.proc.pid} after the 25th letter; {released} leases released, "
+          f"{len(twice)} letters sent twice (same Message-ID)")  # fmt: skip
+
+
+# --------------------------------------------------------------------------- PostgreSQL restarted
+
+
+def test_postgres_restarted_mid_run(
+    pg: pgserver.PrivatePostgres, loaded: Cli, sink: Sink, services: list[Service]
+) -> None:
+    cli = loaded
+    runs = start(cli, sink, services, 2, "2010-08-29T08:00")
+    wait_any(runs, ticked(R14))
+    wait_until(lambda: pending(cli) == 0, what="the 14-day reminders to go out")
+    restarted, stopping = time.time(), time.monotonic()
+    pg.stop("fast")  # every session ends: the leader's lock, the pools' connections
+    time.sleep(0.6)  # long enough for the services to notice (they wake every 0.5 s)
+    pg.start()
+    back, started = time.time(), time.monotonic()
+    wait_any(runs, ticked(ESCALATION), timeout=40)
+    wait_until(lambda: pending(cli) == 0, what="the outbox to empty")
+    stop_all(runs)
+
+    errors = [line for run in runs for line in run.actions("error")]
+    assert errors, "nobody noticed the database going away"
+    leads = [
+        line
+        for run in runs
+        for line in run.actions("leader")
+        if line["role"] == "leader" and stamp(line) > restarted
+    ]
+    assert leads, "nobody took the lock again after the restart"
+    lost = [line for run in runs for line in run.actions("leader") if line["role"] == "follower"]
+    assert any("session lost" in line.get("reason", "") for line in lost), lost
+    after = [ln for run in runs for ln in run.actions("tick") if stamp(ln) > back]
+    assert ESCALATION in [key for line in after for key in line["processed"]]  # carried on
+    check_timers(cli, runs)
+    # On a machine too slow to be done with the 7-day reminders (2 s after the 14-day ones)
+    # before the restart, a letter the server took while the database went away could not be
+    # recorded as sent: it is sent again after the restart, with the same Message-ID.
+    arrivals: dict[str, list[float]] = {}
+    for letter in sink.received:
+        arrivals.setdefault(letter.message_id, []).append(letter.at)
+    twice = frozenset(mid for mid, times in arrivals.items() if len(times) > 1)
+    for mid in twice:
+        first, second = arrivals[mid]
+        assert stopping - 5 < first < started < second, mid
+    sent = check_mail(cli, runs, sink, twice=twice)
+    print(f"restart: {len(errors)} errors logged, {sent} letters delivered, {len(twice)} twice")
+
+
+# --------------------------------------------------------------------------- SMTP 4xx then 5xx
+
+
+def test_smtp_temporary_then_permanent_refusal(
+    pg: pgserver.PrivatePostgres, tmp_path: Path, sink: Sink, services: list[Service]
+) -> None:
+    cli = Cli(pg.database(), tmp_path)
+    text = generate_cycle(cycle_id="2554", groups=1, provinces_per_group=2, deadline_policy="keep")
+    (tmp_path / "small.toml").write_text(text, encoding="utf-8")
+    assert cli("load", str(tmp_path / "small.toml")).code == 0
+    doomed = "governor@th-12.rubrong.example"
+
+    def reply(mid: str, to: tuple[str, ...], attempt: int) -> str | None:
+        if OPDC in to:
+            return None  # the administrators' alerts go through
+        if to == (doomed,):
+            return "451 4.3.0 mailbox busy" if attempt < 3 else "550 5.1.1 mailbox closed"
+        return "451 4.3.0 try again later" if attempt == 1 else None
+
+    sink.reply = reply
+    # 30 s before the reminders, slowly enough (a minute is 20 ms) that the next ones (a week
+    # later) stay far away while the retries (1 and 2 minutes later) go on
+    runs = start(cli, sink, services, 2, "2010-08-30T08:59:30", speed="3000")
+    wait_until(lambda: alert_sent(cli), timeout=30, what="the alert to go out")
+    stop_all(runs)
+
+    rows = cli("outbox", "--json").json()
+    (failed,) = [row for row in rows if row["status"] == "failed"]
+    assert failed["to"] == doomed and failed["attempts"] == 3
+    assert "550" in failed["last_error"] and "mailbox closed" in failed["last_error"]
+    (alert,) = [row for row in rows if row["kind"] == "alert"]
+    assert (alert["to"], alert["agreement"], alert["status"]) == (OPDC, None, "sent")
+    others = [row for row in rows if row["kind"] == "reminder" and row is not failed]
+    assert len(others) == 2 and {(r["status"], r["attempts"]) for r in others} == {("sent", 2)}
+    refusals = Counter(answer[:3] for _, answer in sink.refused)
+    assert refusals == {"451": 2 + 2, "550": 1}
+    assert sink.ids() == Counter({row["message_id"]: 1 for row in [*others, alert]})
+    (letter,) = [item for item in sink.received if item.to == (OPDC,)]
+    body = message_from_bytes(letter.content, policy=default_policy).get_body(("plain",))
+    assert body is not None and failed["key"] in body.get_content()
+    failures = [line for run in runs for line in run.actions("dispatch") if line["failed"]]
+    assert [line["failed_keys"] for line in failures] == [[failed["key"]]]
+
+
+def alert_sent(cli: Cli) -> bool:
+    """True once an alert row is sent."""
+    rows = cli("outbox", "--json").json()
+    return any(row["kind"] == "alert" and row["status"] == "sent" for row in rows)
+
+
+# --------------------------------------------------------------------------- clock backwards
+
+
+def test_clock_jumping_backwards_resends_nothing(
+    loaded: Cli, sink: Sink, services: list[Service]
+) -> None:
+    cli = loaded
+    before = start(cli, sink, services, 2, "2010-08-29T08:00")
+    wait_any(before, ticked(R7))
+    wait_until(lambda: pending(cli) == 0, what="the 7-day reminders to go out")
+    stop_all(before)
+    delivered = sink.ids()
+    assert delivered and set(delivered.values()) == {1}
+
+    # Back to 5 Sep: the 7-day reminders come round again, then the first instant not yet
+    # processed (the 1-day reminders, unless a slow machine let the first run get there).
+    done = set(timers(cli))
+    assert {R14, R7} <= done
+    new = next(key for key in INSTANTS if key not in done)
+    after = start(cli, sink, services, 2, "2010-09-05T08:00")
+    wait_any(after, ticked(new))
+    wait_until(lambda: pending(cli) == 0, what="the next letters to go out")
+    stop_all(after)
+    processed = [key for run in after for key in run.processed()]
+    assert processed[0] == new and not done & set(processed)
+    again = Counter({mid: n for mid, n in sink.ids().items() if mid in delivered})
+    assert again == delivered  # nothing delivered before came again
+    check_mail(cli, [*before, *after], sink)
