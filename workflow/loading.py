@@ -194,10 +194,18 @@ _NEW_STATUSES = text(
 )
 
 
+def _analyze(conn: Connection, table: str) -> None:
+    """Fresh statistics on PostgreSQL: freshly bulk-inserted tables otherwise get bad plans."""
+    if conn.dialect.name == "postgresql":
+        conn.execute(text(f"ANALYZE {table}"))
+
+
 def _create_agreements(conn: Connection, cycle_id: str) -> int:
     """Agreements for organisations that have none, and their milestone rows."""
     flags = {"cycle": cycle_id, "true": True, "false": False}
+    _analyze(conn, "organisations")
     created = conn.execute(_NEW_AGREEMENTS, flags).rowcount
+    _analyze(conn, "agreements")
     conn.execute(_NEW_STATUSES, flags)
     return int(created)
 
