@@ -14,8 +14,8 @@ $(STAMP): pyproject.toml
 
 demo: $(STAMP)
 	rm -rf demo-out && mkdir -p demo-out
-	$(BIN)/rubrong --db sqlite:///demo-out/rubrong.db simulate cycle_2554.toml \
-	    --scenario scenarios/demo_2554.jsonl --maildir demo-out/mail
+	$(BIN)/rubrong simulate cycle_2554.toml --scenario scenarios/demo_2554.jsonl \
+	    --keep-db sqlite:///demo-out/rubrong.db --maildir demo-out/mail
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

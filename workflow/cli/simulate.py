@@ -101,10 +101,11 @@ def simulate_command(
             statuses = status_rows(conn, cycle.id, None)
             milestones = milestone_rows(conn, cycle.id, None)
             ranking = report_rows(conn, cycle.id)
+        for refusal in result.refusals[:10]:  # before the summary, which ends with the ranking
+            sys.stderr.write(f"refused: {refusal}\n")
+        sys.stderr.flush()
         wide = Console(highlight=False, width=max(Console().width, 160))
         print_summary(wide, statuses, milestones, ranking, result.as_json())
-        for refusal in result.refusals[:10]:
-            sys.stderr.write(f"refused: {refusal}\n")
     finally:
         db.dispose()
         if scratch is not None:
