@@ -6,7 +6,7 @@ Hot paths (fire, tick, dispatch) use SQLAlchemy Core statements against these ta
 
 from __future__ import annotations
 
-from sqlalchemy import BigInteger, Column, Index, Text, UniqueConstraint
+from sqlalchemy import BigInteger, Column, Index, LargeBinary, Text, UniqueConstraint, text
 from sqlmodel import Field, SQLModel
 
 
@@ -170,6 +170,9 @@ class OutboxRow(SQLModel, table=True):
     sent_at: int | None = Field(default=None, sa_column=Column(BigInteger))
     lease_until: int | None = Field(default=None, sa_column=Column(BigInteger))
     leased_by: str | None = None
+    # The message exactly as handed to the mail server, and its SHA-256 (proof of notice).
+    sent_bytes: bytes | None = Field(default=None, sa_column=Column(LargeBinary))
+    sent_sha256: str | None = None
 
 
 class TimerRow(SQLModel, table=True):
@@ -183,11 +186,26 @@ class TimerRow(SQLModel, table=True):
 
 
 class UserRow(SQLModel, table=True):
-    """An API user: a role and a salted hash of its token."""
+    """An account: a person or a machine, with a role and a salted hash of its API token.
+
+    A name is unique among accounts that are not revoked, so a revoked name can be reused.
+    """
 
     __tablename__ = "users"
-    name: str = Field(primary_key=True)
+    __table_args__ = (
+        Index("ix_users_name", "name"),
+        Index(
+            "ix_users_active_name",
+            "name",
+            unique=True,
+            sqlite_where=text("revoked_at IS NULL"),
+            postgresql_where=text("revoked_at IS NULL"),
+        ),
+    )
+    id: int | None = Field(default=None, primary_key=True)
+    name: str
     role: str
+    email: str | None = None
     token_salt: str
     token_hash: str
     token_prefix: str = Field(index=True)
