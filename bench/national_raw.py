@@ -15,11 +15,11 @@ from typing import Any
 
 import aiosmtplib
 
-from notifications.dispatch import BATCH
 from notifications.outbox import MESSAGE_ID_DOMAIN, outbox_key
 from notifications.render import TEMPLATE_VERSION
 from workflow.config.model import Cycle
 from workflow.config.validate import canonical_json
+from workflow.defaults import BATCH
 from workflow.loading import _milestone_rows, _party_rows
 from workflow.store import CHAIN_LOCK_ID
 from workflow.tick import Instant

@@ -1,45 +1,35 @@
 """Sending what the outbox holds: claim due rows, render, send, record the outcome.
 
 Rows are claimed with a short lease (``FOR UPDATE SKIP LOCKED`` on PostgreSQL, the writer lock
-on SQLite) so that several dispatchers never send the same row at once. A row the server did
-not take stays ``pending`` and is retried with backoff (1 minute doubling to 1 hour, on the
-same clock as the tick); after ``max_attempts`` or a permanent (5xx) refusal it is ``failed``
-and one ``alert`` goes to the OPDC address.
+on SQLite) so that several dispatchers never send the same row at once; the lease is renewed
+while the batch is sent and freed at once when its holder died (``notifications.leases``). A
+row the server did not take stays ``pending`` and is retried with backoff (1 minute doubling to
+1 hour, on the same clock as the tick); after ``max_attempts`` or a permanent (5xx) refusal it
+is ``failed`` and one ``alert`` goes to the OPDC address.
 """
 
 from __future__ import annotations
 
 import asyncio
-import dataclasses
-import datetime as dt
 import functools
-import json
-import os
-import re
-import socket
+import hashlib
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, overload
 
-from sqlalchemy import Connection, bindparam, select, text, update
+from sqlalchemy import Connection, bindparam, select, update
 
-from notifications.ics import deadline_ics
+from notifications.leases import Heartbeat, claim, release_stale_leases, worker_id
+from notifications.letters import build_letter
 from notifications.mailers import Mailer, SendResult, SendStatus
 from notifications.message import OutgoingMail
 from notifications.outbox import OUTBOX, Notification, enqueue
-from notifications.render import MailContext, Recipient, formal_name_th, render_mail, subject_for
+from notifications.render import subject_for
+from workflow.defaults import BATCH
 from workflow.errors import BadInput, NotAllowed
 from workflow.repository import ORGANISATIONS, StoredCycle, get_cycle
 from workflow.store import Database
-from workflow.timeutil import BANGKOK, to_bangkok
-
-# A batch is one SMTP session per connection: 1,000 rows keep set-up and the claim/record
-# transactions under a few per cent of the time at ~2,000 mails/s (bench/mail.py: 200 cost
-# ~8 %). The lease must outlast sending a batch: 600 s covers a relay as slow as 2 mails/s.
-LEASE_SECONDS = 600
-BATCH = 1000
-ICS_NOTICES = ("reminder", "overdue")
 
 
 @dataclass
@@ -49,6 +39,7 @@ class DispatchReport:
     sent: int = 0
     retrying: int = 0
     failed: list[str] = field(default_factory=list)
+    released: int = 0  # leases freed first: expired, or of a dead process on this host
 
 
 def backoff(attempts: int) -> int:
@@ -57,18 +48,43 @@ def backoff(attempts: int) -> int:
 
 
 def dispatch(
-    db: Database, mailer: Mailer, now: int, *, sender: str | None = None, batch: int = BATCH
+    db: Database,
+    mailer: Mailer,
+    now: int,
+    *,
+    sender: str | None = None,
+    batch: int = BATCH,
+    reclaim: bool = True,
 ) -> DispatchReport:
-    """Send every pending row due at ``now`` (virtual or real), ``batch`` rows per claim."""
+    """Send every pending row due at ``now`` (virtual or real), ``batch`` rows per claim.
+
+    First (unless ``reclaim`` is False: the service does it itself) the leases nobody alive
+    holds are freed (``notifications.leases``), so the rows of a dispatcher killed on this host
+    go out now; while a batch is rendered and sent a heartbeat renews its lease.
+    """
     report = DispatchReport()
+    if reclaim:
+        report.released = release_stale_leases(db, int(time.time()))
+    with Heartbeat(db, worker_id()) as heartbeat:
+        return _dispatch(db, mailer, now, sender, batch, heartbeat, report)
+
+
+def _dispatch(
+    db: Database,
+    mailer: Mailer,
+    now: int,
+    sender: str | None,
+    batch: int,
+    heartbeat: Heartbeat,
+    report: DispatchReport,
+) -> DispatchReport:
     cycles: dict[str, StoredCycle] = {}
-    # host:pid:mailer, so that a restarted service can release leases of a dead local process.
-    worker = f"{socket.gethostname()}:{os.getpid()}:{id(mailer)}"
     while True:
         with db.write() as conn:
-            rows = _claim(conn, db, now, worker, batch)
+            rows = claim(conn, db, now, heartbeat.worker, batch)
         if not rows:
             return report
+        heartbeat.hold([row["key"] for row in rows])  # renewed until recorded below
         with db.read() as conn:  # the lease is ours: read and render outside the writer lock
             for cycle_id in {row["cycle_id"] for row in rows} - set(cycles):
                 cycles[cycle_id] = get_cycle(conn, cycle_id)
@@ -80,7 +96,7 @@ def dispatch(
             sent = []
             for row, result in zip(rows, results, strict=True):
                 if result.status is SendStatus.SENT:
-                    sent.append({"k": row["key"], "n": int(row["attempts"]) + 1})
+                    sent.append({"k": row["key"], "n": int(row["attempts"]) + 1, **_proof(result)})
                 else:
                     _record(conn, cycles[row["cycle_id"]], row, result, now, report)
             if sent:
@@ -90,40 +106,25 @@ def dispatch(
         # Every row handled is sent, failed or pushed to now + backoff, so this ends.
 
 
-def _claim(
-    conn: Connection, db: Database, now: int, worker: str, batch: int = BATCH
-) -> list[dict[str, Any]]:
-    wall = int(time.time())
-    lock = "" if db.is_sqlite else "FOR UPDATE SKIP LOCKED"
-    keys = [
-        row.key
-        for row in conn.execute(
-            text(
-                "SELECT key FROM outbox WHERE status = 'pending' AND next_attempt_at <= :now "
-                "AND (lease_until IS NULL OR lease_until < :wall) "
-                f"ORDER BY next_attempt_at, key LIMIT :limit {lock}"
-            ),
-            {"now": now, "wall": wall, "limit": batch},
-        )
-    ]
-    if not keys:
-        return []
-    conn.execute(
-        update(OUTBOX)
-        .where(OUTBOX.c.key.in_(keys))
-        .values(lease_until=wall + LEASE_SECONDS, leased_by=worker)
-    )
-    return [
-        dict(row._mapping)
-        for row in conn.execute(select(OUTBOX).where(OUTBOX.c.key.in_(keys)).order_by(OUTBOX.c.key))
-    ]
-
-
 _SENT = (
     update(OUTBOX)
     .where(OUTBOX.c.key == bindparam("k"))
-    .values(status="sent", attempts=bindparam("n"), lease_until=None, last_error=None)
+    .values(
+        status="sent",
+        attempts=bindparam("n"),
+        lease_until=None,
+        last_error=None,
+        sent_bytes=bindparam("b"),
+        sent_sha256=bindparam("h"),
+    )
 )
+
+
+def _proof(result: SendResult) -> dict[str, Any]:
+    """Proof of notice: the bytes the mailer handed over and their SHA-256 (lower-case hex),
+    stored by the same UPDATE that marks the row ``sent``."""
+    data = result.data
+    return {"b": data, "h": None if data is None else hashlib.sha256(data).hexdigest()}
 
 
 def _organisations(conn: Connection, rows: list[dict[str, Any]]) -> dict[tuple[str, str], Any]:
@@ -191,9 +192,8 @@ def _outgoing(
     *,
     orgs: dict[tuple[str, str], Any] | None = None,
 ) -> OutgoingMail:
-    settings = cycle.settings
-    context = json.loads(row["context"])
-    milestone = settings.milestone(row["milestone"]) if row["milestone"] else None
+    """The letter for ``row`` (``notifications.letters.build_letter``), its organisation read
+    from ``orgs`` or, without them, through ``conn``."""
     org = None
     if orgs is not None:
         org = orgs.get((row["cycle_id"], row["agreement"]))
@@ -204,92 +204,7 @@ def _outgoing(
                 ORGANISATIONS.c.cycle_id == row["cycle_id"], ORGANISATIONS.c.id == row["agreement"]
             )
         ).first()
-    recipient_kind = row["recipient_kind"]
-    if recipient_kind in ("opdc",):
-        recipient = Recipient("opdc", "สำนักงาน ก.พ.ร.", "OPDC")
-    elif org is None:
-        recipient = Recipient("supervisor", "สำนักงาน ก.พ.ร.", "OPDC")
-    else:
-        recipient = Recipient(recipient_kind, org.name_th, org.name_en)
-    offset = _offset(row["key"])
-    event_at = context.get("event_at")
-    mail_context = MailContext(
-        kind=row["kind"],
-        cycle_id=cycle.id,
-        cycle_name_th=settings.name_th,
-        recipient=recipient,
-        organisation_id=org.id if org is not None else None,
-        organisation_name_th=formal_name_th(org.kind, org.name_th) if org is not None else None,
-        milestone_id=milestone.id if milestone else None,
-        milestone_title_th=milestone.title_th if milestone else None,
-        milestone_title_en=milestone.title_en if milestone else None,
-        due=milestone.due if milestone else None,
-        offset_days=offset if row["kind"] != "receipt" else None,
-        event_at=to_bangkok(event_at) if event_at is not None else None,
-        late_business_days=context.get("late_business_days"),
-        pending=tuple((str(a), str(b)) for a, b in context.get("pending", [])),
-        digest_of=context.get("digest_of"),
-        alert_key=context.get("alert_key"),
-        alert_reason=context.get("alert_reason"),
-    )
-    rendered = dataclasses.replace(render_mail(mail_context), subject=row["subject"])
-    ics = None
-    if (
-        milestone is not None
-        and milestone.due is not None
-        and row["notice"] in ICS_NOTICES
-        and row["kind"] != "escalation"
-    ):
-        ics = _ics(
-            f"{row['key'].replace('/', '.')}@rubrong",
-            f"{milestone.title_th} / {milestone.title_en or milestone.id}",
-            row["subject"],
-            milestone.due,
-            now,
-        )
-    return OutgoingMail(
-        key=row["key"],
-        sender=sender or settings.opdc_email,
-        to=row["recipient"],
-        message_id=row["message_id"],
-        date=dt.datetime.fromtimestamp(now, tz=BANGKOK),
-        rendered=rendered,
-        ics=ics,
-    )
-
-
-_UID_MARK = "rubrong-uid-placeholder"
-_PLAIN_UID = re.compile(r"[A-Za-z0-9._@-]{1,70}")  # "UID:" + 70 < 75: never folded
-
-
-@functools.lru_cache(maxsize=256)
-def _ics_template(summary: str, description: str, due: dt.date, now: int) -> bytes:
-    return deadline_ics(
-        uid=_UID_MARK,
-        summary=summary,
-        description=description,
-        due=due,
-        stamp=dt.datetime.fromtimestamp(now, tz=BANGKOK),
-    )
-
-
-def _ics(uid: str, summary: str, description: str, due: dt.date, now: int) -> bytes:
-    """``deadline_ics(...)`` byte for byte; built once per deadline, text and clock reading.
-
-    A batch of reminders differs only in the UID, and icalendar took more time per letter than
-    everything else together (``bench/mail.py``). A UID that needs no escaping or folding is
-    put into the cached file; any other gets a file of its own.
-    """
-    if _PLAIN_UID.fullmatch(uid):
-        template = _ics_template(summary, description, due, now)
-        return template.replace(f"UID:{_UID_MARK}\r\n".encode(), f"UID:{uid}\r\n".encode())
-    stamp = dt.datetime.fromtimestamp(now, tz=BANGKOK)
-    return deadline_ics(uid=uid, summary=summary, description=description, due=due, stamp=stamp)
-
-
-def _offset(key: str) -> int | None:
-    tail = key.rsplit("/", 1)[-1]
-    return int(tail) if tail.isdigit() else None
+    return build_letter(cycle, row, org, now, sender)
 
 
 def _record(
@@ -305,7 +220,13 @@ def _record(
     if result.status is SendStatus.SENT:
         conn.execute(
             where.values(
-                status="sent", attempts=attempts, sent_at=now, lease_until=None, last_error=None
+                status="sent",
+                attempts=attempts,
+                sent_at=now,
+                lease_until=None,
+                last_error=None,
+                sent_bytes=result.data,
+                sent_sha256=_proof(result)["h"],
             )
         )
         report.sent += 1

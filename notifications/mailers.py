@@ -47,6 +47,8 @@ class SendResult:
     key: str
     status: SendStatus
     error: str | None = None
+    # ``SENT`` only: the message exactly as handed over (proof of notice; not compared).
+    data: bytes | None = field(default=None, compare=False, repr=False)
 
 
 class Mailer(Protocol):
@@ -187,11 +189,15 @@ class SmtpMailer:
             if not isinstance(exc, answered):
                 client.close()  # the connection is in an unknown state: reconnect next time
             return SendResult(mail.key, _classify(exc), _describe(exc))
-        return SendResult(mail.key, SendStatus.SENT)
+        return SendResult(mail.key, SendStatus.SENT, data=data)
 
 
 class MaildirMailer:
-    """Write each message into a Maildir (created if missing); a write error is TEMPORARY."""
+    """Write each message into a Maildir (created if missing); a write error is TEMPORARY.
+
+    The file holds the very bytes an SMTP server would be handed (CRLF line ends), so that
+    what the outbox records as sent is what the Maildir holds.
+    """
 
     def __init__(self, path: Path | str) -> None:
         self.path = Path(path)
@@ -204,7 +210,7 @@ class MaildirMailer:
             return [SendResult(m.key, SendStatus.TEMPORARY, _describe(exc)) for m in mails]
         for mail in mails:
             try:
-                data = mail_bytes(mail, linesep="\n")
+                data = mail_bytes(mail)
             except ValueError as exc:
                 results.append(SendResult(mail.key, SendStatus.PERMANENT, f"bad message: {exc}"))
                 continue
@@ -213,7 +219,7 @@ class MaildirMailer:
             except OSError as exc:
                 results.append(SendResult(mail.key, SendStatus.TEMPORARY, _describe(exc)))
             else:
-                results.append(SendResult(mail.key, SendStatus.SENT))
+                results.append(SendResult(mail.key, SendStatus.SENT, data=data))
         return results
 
     async def send_batch(self, mails: Sequence[OutgoingMail]) -> list[SendResult]:
@@ -246,9 +252,10 @@ class RecordingMailer:
             if status is not None and status is not SendStatus.SENT and chosen:
                 results.append(SendResult(mail.key, status, self.error))
                 continue
+            data = mail_bytes(mail)
             self.messages.append(build_message(mail))
             self.sent.append(mail)
-            results.append(SendResult(mail.key, SendStatus.SENT))
+            results.append(SendResult(mail.key, SendStatus.SENT, data=data))
         return results
 
 

@@ -18,7 +18,9 @@ from email.policy import EmailPolicy
 
 from notifications.render import RenderedMail
 
-_UNFOLDED = frozenset({"message-id", "x-rubrong-key", "x-rubrong-template"})
+_UNFOLDED = frozenset(
+    {"message-id", "in-reply-to", "references", "x-rubrong-key", "x-rubrong-template"}
+)
 _ENCODED = frozenset({"subject"})
 # RFC 2047: an encoded-word is at most 75 characters and a line holding one at most 76. 39 UTF-8
 # bytes are 52 base64 characters, a 64-character word: "Subject: " + word fits on a line.
@@ -96,8 +98,12 @@ def _addresses(value: str) -> list[tuple[str, str]]:
 
 
 def envelope(mail: OutgoingMail) -> tuple[str, list[str]]:
-    """The SMTP envelope: the sender's address and every recipient's (``ValueError`` if bad)."""
-    return _addresses(mail.sender)[0][1], [addr for _, addr in _addresses(mail.to)]
+    """The SMTP envelope: the sender's address and every recipient's, ``To`` then ``Cc``
+    (``ValueError`` if bad)."""
+    recipients = [addr for _, addr in _addresses(mail.to)]
+    if mail.cc:
+        recipients += [addr for _, addr in _addresses(mail.cc) if addr not in recipients]
+    return _addresses(mail.sender)[0][1], recipients
 
 
 def _address_header(name: str, value: str, linesep: str) -> str:
@@ -132,7 +138,12 @@ def _plain_header(name: str, value: str, linesep: str) -> str:
 
 @dataclass(frozen=True)
 class OutgoingMail:
-    """One letter to send: the outbox key, envelope, headers and rendered bodies."""
+    """One letter to send: the outbox key, envelope, headers and rendered bodies.
+
+    ``cc`` copies the letter (escalations: to the organisation's head); ``thread`` is the
+    Message-ID-shaped root of the deadline's letters (``notifications.outbox.thread_id``),
+    sent as ``In-Reply-To`` and ``References``; ``ics`` a ``PUBLISH`` or ``CANCEL`` calendar.
+    """
 
     key: str
     sender: str
@@ -141,6 +152,8 @@ class OutgoingMail:
     date: dt.datetime
     rendered: RenderedMail
     ics: bytes | None = None
+    cc: str | None = None
+    thread: str | None = None
 
 
 def _base64(data: bytes, linesep: str) -> str:
@@ -185,7 +198,8 @@ def mail_bytes(mail: OutgoingMail, *, linesep: str = "\r\n") -> bytes:
     if mail.date.tzinfo is None:
         raise ValueError("OutgoingMail.date must be an aware datetime")
     template = f"{mail.rendered.template}@{mail.rendered.version}"
-    values = (mail.sender, mail.to, mail.rendered.subject, mail.message_id, mail.key, template)
+    values = [mail.sender, mail.to, mail.cc or "", mail.rendered.subject, mail.message_id]
+    values += [mail.thread or "", mail.key, template]
     if any("\r" in value or "\n" in value for value in values):
         raise ValueError("header values may not contain line breaks")
     tag = hashlib.sha256(mail.message_id.encode("utf-8")).hexdigest()[:16]
@@ -201,7 +215,8 @@ def mail_bytes(mail: OutgoingMail, *, linesep: str = "\r\n") -> bytes:
     body = alternative
     if mail.ics is not None:
         attachment = (
-            f'Content-Type: text/calendar; method="PUBLISH"; charset="utf-8"{linesep}'
+            f'Content-Type: text/calendar; method="{_ics_method(mail.ics)}"; charset="utf-8"'
+            f"{linesep}"
             f"Content-Transfer-Encoding: base64{linesep}"
             f'Content-Disposition: attachment; filename="deadline.ics"{linesep}{linesep}'
             + _base64(mail.ics, linesep)
@@ -210,14 +225,27 @@ def mail_bytes(mail: OutgoingMail, *, linesep: str = "\r\n") -> bytes:
     head = (
         _address_header("From", mail.sender, linesep)
         + _address_header("To", mail.to, linesep)
+        + (_address_header("Cc", mail.cc, linesep) if mail.cc else "")
         + _plain_header("Subject", mail.rendered.subject, linesep)
         + f"Date: {_date(mail.date)}{linesep}"
         + f"Message-ID: {mail.message_id}{linesep}"
+        + (
+            f"In-Reply-To: {mail.thread}{linesep}References: {mail.thread}{linesep}"
+            if mail.thread and mail.thread != mail.message_id
+            else ""
+        )
+        + f"Auto-Submitted: auto-generated{linesep}"
         + f"X-Rubrong-Key: {mail.key}{linesep}"
         + f"X-Rubrong-Template: {template}{linesep}"
         + f"MIME-Version: 1.0{linesep}"
     )
     return (head + body).encode("ascii")
+
+
+def _ics_method(data: bytes) -> str:
+    """The iTIP method of a calendar file (its ``METHOD`` line), ``PUBLISH`` when absent."""
+    match = re.search(rb"^METHOD:([A-Z-]+)\r?$", data, re.MULTILINE)
+    return match.group(1).decode("ascii") if match else "PUBLISH"
 
 
 def build_message(mail: OutgoingMail) -> EmailMessage:

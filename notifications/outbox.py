@@ -40,6 +40,17 @@ def message_id(key: str) -> str:
     return f"<{key.replace('/', '.')}@{MESSAGE_ID_DOMAIN}>"
 
 
+def thread_id(cycle: str, agreement: str | None, milestone: str | None) -> str:
+    """The root of one deadline's letters (angle brackets included), by :func:`message_id`'s
+    rule over ``cycle/agreement/milestone``: every letter about it names this root in
+    ``References`` and ``In-Reply-To``, and its ``.ics`` event has this UID (no brackets).
+
+    No due date: letters of a moved deadline stay in the thread and update the same event.
+    Three parts never equal a key's six, so a root is never a letter's Message-ID.
+    """
+    return message_id("/".join((cycle, agreement or "-", milestone or "-")))
+
+
 @dataclass(frozen=True)
 class Notification:
     """One notification to enqueue."""

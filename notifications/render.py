@@ -10,21 +10,32 @@ engine can compute one subject per milestone instant and reuse it for every orga
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from decimal import Decimal
 from functools import lru_cache
-from pathlib import Path
 from typing import Any
 
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
 
+from notifications.wording import (
+    Deliverable,
+    Office,
+    four_places,
+    from_title,
+    penalty_amount,
+    reference_number,
+    weekday_date_en,
+    weekday_date_th,
+)
+from workflow.resources import template_dir
 from workflow.timeutil import BANGKOK, english_date, thai_date
 
-TEMPLATE_VERSION = "1"
+TEMPLATE_VERSION = "2"
 """Bumped whenever a template's wording changes (recorded in ``X-Rubrong-Template``)."""
 
 KINDS = ("reminder", "overdue", "escalation", "receipt", "digest", "alert")
 RECIPIENT_KINDS = ("province", "group", "agency", "opdc", "supervisor")
-TEMPLATES_DIR = Path(__file__).resolve().parent.parent / "templates"
+TEMPLATES_DIR = template_dir()
 
 _SUBJECT_PREFIX_TH = "คำรับรองฯ"
 _KIND_TH = {"reminder": "แจ้งเตือน", "overdue": "เกินกำหนด", "escalation": "เร่งรัด"}
@@ -33,11 +44,17 @@ _KIND_EN = {"reminder": "reminder", "overdue": "overdue", "escalation": "escalat
 
 @dataclass(frozen=True)
 class Recipient:
-    """Who a letter is addressed to (drives the salutation)."""
+    """Who a letter is addressed to (drives the salutation).
+
+    A ``supervisor`` is addressed by title (``title_th``/``title_en``, e.g. ปลัดกระทรวงมหาดไทย);
+    ``name_th``/``name_en`` then name the organisation the letter is about.
+    """
 
     kind: str
     name_th: str
     name_en: str | None
+    title_th: str | None = None
+    title_en: str | None = None
 
 
 @dataclass(frozen=True)
@@ -57,10 +74,24 @@ class MailContext:
     offset_days: int | None
     event_at: dt.datetime | None
     late_business_days: int | None
-    pending: tuple[tuple[str, str], ...] = ()
+    pending: tuple[tuple[str, ...], ...] = ()  # (id, Thai name[, kind]) per pending agreement
     digest_of: str | None = None
     alert_key: str | None = None
     alert_reason: str | None = None
+    # The letter as a civil servant acts on it (notifications/letters.py fills these in).
+    key: str | None = None  # the outbox key: gives the reference number
+    letter_date: dt.date | None = None  # the date of sending (Bangkok)
+    cycle_name_en: str | None = None
+    organisation_kind: str | None = None
+    organisation_name_en: str | None = None  # formal: "Chiang Mai Province"
+    deliverable: Deliverable | None = None  # None: derived from the milestone title
+    office: Office = field(default_factory=Office)
+    business_days_left: int | None = None  # reminders: business days from letter date to due
+    penalty_per_business_day: Decimal | None = None
+    penalty_days: int | None = None  # late business days at the letter's date (overdue …)
+    copy_to_th: str | None = None  # สำเนาเรียน … (escalations: the organisation's head)
+    copy_to_en: str | None = None
+    ics: str | None = None  # "publish" or "cancel" when a calendar file is attached
 
 
 @dataclass(frozen=True)
@@ -77,7 +108,7 @@ class RenderedMail:
 @lru_cache(maxsize=1)
 def environment() -> Environment:
     """The shared Jinja2 environment (strict, HTML autoescaped, text whitespace-trimmed)."""
-    return Environment(
+    env = Environment(
         loader=FileSystemLoader(TEMPLATES_DIR),
         undefined=StrictUndefined,
         autoescape=select_autoescape(["html", "html.j2"], default_for_string=False),
@@ -85,6 +116,18 @@ def environment() -> Environment:
         lstrip_blocks=True,
         keep_trailing_newline=True,
     )
+    env.filters["first_upper"] = _first_upper  # "the Upper North 1 …" opening a sentence
+    env.filters["spaced"] = _spaced  # "กลุ่มจังหวัดภาคเหนือตอนบน 1 มีกำหนด…"
+    return env
+
+
+def _first_upper(value: str) -> str:
+    return value[:1].upper() + value[1:]
+
+
+def _spaced(value: str) -> str:
+    """Thai runs words together, but not after a digit, a Latin letter or a bracket."""
+    return f"{value} " if value[-1:].isascii() and value[-1:] not in ("", " ") else value
 
 
 def _days_left_th(days: int) -> str:
@@ -186,7 +229,7 @@ def salutation_th(recipient: Recipient) -> str:
     if recipient.kind == "opdc":
         return "เรียน เลขาธิการ ก.พ.ร."
     if recipient.kind == "supervisor":
-        return f"เรียน ผู้บังคับบัญชาของ{name}"
+        return f"เรียน {recipient.title_th}" if recipient.title_th else f"เรียน ผู้บังคับบัญชาของ{name}"
     raise ValueError(f"unknown recipient kind {recipient.kind!r}")
 
 
@@ -208,6 +251,8 @@ def salutation_en(recipient: Recipient) -> str:
     if recipient.kind == "opdc":
         return "Dear Secretary-General of the OPDC,"
     if recipient.kind == "supervisor":
+        if recipient.title_en:
+            return f"Dear {recipient.title_en},"
         return f"Dear Supervisor of {name}," if name else "Dear Supervisor,"
     raise ValueError(f"unknown recipient kind {recipient.kind!r}")
 
@@ -229,7 +274,7 @@ def _values(ctx: MailContext, subject: str) -> dict[str, Any]:
         "title_en": ctx.milestone_title_en or ctx.milestone_id,
         "offset_days": ctx.offset_days,
         "late_business_days": ctx.late_business_days,
-        "pending": list(ctx.pending),
+        "pending": [(*item[:2], item[2] if len(item) > 2 else item[1]) for item in ctx.pending],
         "digest_of": ctx.digest_of,
         "alert_key": ctx.alert_key,
         "alert_reason": ctx.alert_reason,
@@ -260,6 +305,7 @@ def _values(ctx: MailContext, subject: str) -> dict[str, Any]:
         raw["event_date_en"] = english_date(local.date())
         raw["event_time_th"] = local.strftime("%H.%M")
         raw["event_time_en"] = local.strftime("%H:%M")
+    raw.update(letter_values(ctx))
     return {key: value for key, value in raw.items() if value is not None}
 
 
@@ -289,3 +335,57 @@ def render_mail(ctx: MailContext) -> RenderedMail:
     return RenderedMail(
         template=name, version=TEMPLATE_VERSION, subject=subject, text=text, html=html
     )
+
+
+def letter_values(ctx: MailContext) -> dict[str, Any]:
+    """What a letter says beyond its subject: the deliverable and its verb, formal names, the
+    reference, the letter's date, days left, the penalty, the channel and the contact."""
+    out: dict[str, Any] = {"cycle_name_en": ctx.cycle_name_en or f"cycle {ctx.cycle_id}"}
+    if ctx.key is not None:
+        out["reference"] = reference_number(ctx.key)
+    if ctx.alert_key is not None:
+        out["failed_reference"] = reference_number(ctx.alert_key)
+    if ctx.milestone_title_th is not None:
+        thing = ctx.deliverable or from_title(ctx.milestone_title_th, ctx.milestone_title_en)
+        out.update(
+            deliverable_th=thing.th,
+            deliverable_en=thing.en,
+            verb_th=thing.verb_th,
+            verb_en=thing.verb_en,
+            what_th=thing.what_th,
+            what_en=thing.what_en,
+        )
+    if ctx.organisation_name_th is not None:
+        out["org_th"] = ctx.organisation_name_th
+        out["org_en"] = ctx.organisation_name_en or ctx.organisation_name_th
+    if ctx.letter_date is not None:
+        out["letter_date_th"] = thai_date(ctx.letter_date)
+        out["letter_date_en"] = english_date(ctx.letter_date)
+        if ctx.due is not None:
+            out["days_left"] = (ctx.due - ctx.letter_date).days
+    if ctx.due is not None:
+        out["due_day_th"] = weekday_date_th(ctx.due, thai_date(ctx.due))
+        out["due_day_en"] = weekday_date_en(ctx.due, english_date(ctx.due))
+    out["business_days_left"] = ctx.business_days_left
+    rate = ctx.penalty_per_business_day
+    if rate is not None:
+        out["penalty_rate"] = four_places(rate)
+        late = ctx.late_business_days if ctx.kind == "receipt" else ctx.penalty_days
+        if late is not None:
+            out["penalty_days"] = late
+            out["penalty_amount"] = penalty_amount(late, rate)
+    office = ctx.office
+    out.update(
+        contact_th=office.contact_name_th,
+        contact_en=office.contact_name_en,
+        contact_email=office.email,
+        contact_phone=office.phone,
+        address_th=office.address_th,
+        address_en=office.address_en,
+        portal_url=office.portal(ctx.organisation_id),
+        public_url=office.public_url,
+        copy_to_th=ctx.copy_to_th,
+        copy_to_en=ctx.copy_to_en,
+        ics=ctx.ics,
+    )
+    return out

@@ -330,6 +330,7 @@ def test_openapi_lists_every_contract_endpoint(api: Api) -> None:
         ("/api/v1/agreements/{agreement}/score", "get"),
         ("/api/v1/history", "get"),
         ("/api/v1/outbox", "get"),
+        ("/api/v1/outbox/{key}", "get"),
         ("/api/v1/verify", "get"),
         ("/api/v1/users", "get"),
         ("/api/v1/security-log", "get"),
@@ -337,6 +338,8 @@ def test_openapi_lists_every_contract_endpoint(api: Api) -> None:
     ]:
         assert method in paths[path], path
     assert "token" in spec["components"]["securitySchemes"]
+    events = paths["/api/v1/agreements/{agreement}/events"]["post"]["responses"]
+    assert "application/problem+json" in events["415"]["content"]
     unknown = api.get("/api/v1/nothing-here")
     assert_problem(unknown, 404)
 

@@ -1,26 +1,26 @@
 """The dashboard in a real browser: Debian's Chromium, headless, driven through chromedriver.
 
-Sign in, read the matrix, filter it, open an agreement, step back in time with "as of", switch
-to English, look at it on a phone-sized screen. Screenshots land in the test's tmp dir.
-``.ci/browser.sh`` installs ``chromium`` and ``chromium-driver``; without them the test skips
-saying why (``RUBRONG_REQUIRE_BROWSER=1`` turns that into a failure).
+A province signs in (the API-token form of the sign-in page) and lands on its own agreement:
+its next deliverables with Buddhist-Era dates and Thai titles, its mail only, the state diagram
+with its state highlighted, its actions. An OPDC admin lands on the queue and filters it, pages
+through the outbox and reads the matrix. Every page is checked at 1366 px and at a phone's
+390 px for horizontal scrolling. Screenshots go to ``RUBRONG_SCREENSHOTS`` when set (the lead
+puts them in docs/), else to the test's tmp dir. ``.ci/browser.sh`` installs ``chromium`` and
+``chromium-driver``; without them the test skips saying why (``RUBRONG_REQUIRE_BROWSER=1``
+turns that into a failure).
 """
 
 from __future__ import annotations
 
 import os
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
-from tests.conftest import kpi_set
-from tests.served import prepare, serve
-from workflow.clock import VirtualClock
-from workflow.engine import FireRequest, fire
-from workflow.store import Database
-from workflow.tick import tick
-from workflow.timeutil import parse_instant
+from tests.pages_world import SPRING, build
+from tests.served import serve
 from workflow.web import create_app
 
 CHROMIUM = Path("/usr/bin/chromium")
@@ -33,8 +33,10 @@ FLAGS = (
     "--disable-background-networking",
     "--disable-component-update",
     "--no-first-run",
-    "--window-size=1280,900",
+    "--hide-scrollbars",
+    "--window-size=1366,900",
 )
+WAIT = 30  # seconds: generous, the machine is shared
 
 
 def _missing() -> str | None:
@@ -61,7 +63,28 @@ from selenium.webdriver.remote.webdriver import WebDriver  # noqa: E402
 from selenium.webdriver.support.ui import Select, WebDriverWait  # noqa: E402
 
 
-@pytest.fixture
+@dataclass
+class Site:
+    """The served app over a year in progress (20 Apr 2011) and its users' tokens."""
+
+    base: str
+    tokens: dict[str, str]
+    shots: Path
+
+
+@pytest.fixture(scope="module")
+def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
+    """cycle_2554 with agreements at every queue step, ticked to 20 Apr 2011, served."""
+    tmp = tmp_path_factory.mktemp("browser")
+    url = f"sqlite:///{tmp / 'rubrong.db'}"
+    clock, tokens = build(url, SPRING)
+    shots = Path(os.environ.get("RUBRONG_SCREENSHOTS") or tmp / "screenshots")
+    shots.mkdir(parents=True, exist_ok=True)
+    with serve(create_app(url, clock)) as base:
+        yield Site(base, tokens, shots)
+
+
+@pytest.fixture(scope="module")
 def browser() -> Iterator[WebDriver]:
     """Headless Chromium through Debian's chromedriver (nothing is downloaded)."""
     options = webdriver.ChromeOptions()
@@ -69,130 +92,188 @@ def browser() -> Iterator[WebDriver]:
     for flag in FLAGS:
         options.add_argument(flag)
     driver = webdriver.Chrome(service=Service(executable_path=str(CHROMEDRIVER)), options=options)
-    driver.set_page_load_timeout(30)
+    driver.set_page_load_timeout(WAIT)
     try:
         yield driver
     finally:
         driver.quit()
 
 
-def _history(url: str) -> VirtualClock:
-    """TH-50 proposes, is agreed and signed; a tick in between marks other provinces missed."""
-    clock = VirtualClock(parse_instant("2010-09-01"))
-    db = Database(url)
-    steps = [
-        ("2010-09-10T10:00", "propose_kpis", "province:TH-50", kpi_set()),
-        ("2010-09-20T10:00", "agree", "committee", None),
-        ("2010-11-26T10:00", "sign", "admin", None),
-    ]
-    for when, event, role, data in steps:
-        clock.set(parse_instant(when))
-        if event == "sign":
-            tick(db, clock, parse_instant("2010-11-25"))
-        fire(db, clock, FireRequest("TH-50", event, role, data=data))
-    db.dispose()
-    return clock
+@pytest.fixture
+def fresh(browser: WebDriver) -> WebDriver:
+    """The browser with no cookies (nobody signed in) at a desktop width."""
+    browser.delete_all_cookies()
+    browser.set_window_size(1366, 900)
+    return browser
 
 
-def _click(driver: WebDriver, by: str, value: str) -> None:
-    """Click something that loads a new page, and wait until the new page has loaded."""
-    driver.execute_script("window.rubrongOldPage = true")
-    driver.find_element(by, value).click()
-    WebDriverWait(driver, 15, ignored_exceptions=[WebDriverException]).until(
+def _loaded(driver: WebDriver) -> None:
+    WebDriverWait(driver, WAIT, ignored_exceptions=[WebDriverException]).until(
         lambda d: d.execute_script(
             "return window.rubrongOldPage === undefined && document.readyState === 'complete'"
         )
     )
 
 
-def _rows(driver: WebDriver) -> list[str]:
-    rows = driver.find_elements(By.CSS_SELECTOR, "#matrix tbody tr")
-    return [str(row.get_attribute("data-agreement")) for row in rows]
+def _click(driver: WebDriver, by: str, value: str) -> None:
+    """Click something that loads a new page, and wait until the new page has loaded."""
+    driver.execute_script("window.rubrongOldPage = true")
+    driver.find_element(by, value).click()
+    _loaded(driver)
 
 
-def test_sign_in_filter_open_and_go_back_in_time(browser: WebDriver, tmp_path: Path) -> None:
-    url = f"sqlite:///{tmp_path / 'rubrong.db'}"
-    tokens = prepare(url, VirtualClock(parse_instant("2010-08-01")), {"opdc": "admin"})
-    clock = _history(url)
-    shots = tmp_path / "screenshots"
-    shots.mkdir()
-    with serve(create_app(url, clock)) as base:
-        browser.get(f"{base}/")
-        assert browser.current_url == f"{base}/signin"  # not signed in: sent to sign in
-        browser.find_element(By.ID, "token").send_keys("not-a-token")
-        _click(browser, By.ID, "signin-submit")
-        assert "โทเค็นไม่ถูกต้อง" in browser.find_element(By.ID, "signin-error").text
-        browser.find_element(By.ID, "token").send_keys(tokens["opdc"])
-        _click(browser, By.ID, "signin-submit")
+def _sign_in(driver: WebDriver, site: Site, who: str) -> None:
+    """Sign in with the API-token form of the sign-in page."""
+    driver.get(f"{site.base}/")
+    assert "/signin" in driver.current_url  # nobody signed in yet
+    driver.find_element(By.ID, "token-toggle").click()
+    driver.find_element(By.ID, "token").send_keys(site.tokens[who])
+    _click(driver, By.ID, "token-submit")
 
-        assert browser.current_url == f"{base}/"
-        assert "ตารางการปฏิบัติตามกำหนด" in browser.find_element(By.TAG_NAME, "h1").text
-        assert "opdc (admin)" in browser.find_element(By.ID, "whoami").text
-        assert len(_rows(browser)) == 93
-        browser.save_screenshot(str(shots / "1-matrix.png"))
 
-        Select(browser.find_element(By.ID, "filter-group")).select_by_value("north-upper-1")
-        _click(browser, By.ID, "filter-submit")
-        assert _rows(browser) == ["TH-50", "TH-51", "TH-52", "TH-58", "north-upper-1"]
-        Select(browser.find_element(By.ID, "filter-status")).select_by_value("missed")
-        _click(browser, By.ID, "filter-submit")
-        assert _rows(browser) == ["TH-51", "TH-52", "TH-58", "north-upper-1"]  # TH-50 was on time
-        Select(browser.find_element(By.ID, "filter-status")).select_by_value("")
-        Select(browser.find_element(By.ID, "filter-milestone")).select_by_value("propose_kpis")
-        _click(browser, By.ID, "filter-submit")
-        cells = browser.find_elements(By.CSS_SELECTOR, "#matrix tbody tr td.st")
-        assert [c.get_attribute("data-status") for c in cells] == ["met", *["missed"] * 4]
-        assert cells[0].text == "✓" and cells[1].text == "✗"
-        browser.save_screenshot(str(shots / "2-filtered.png"))
+def _attr(driver: WebDriver, css: str, name: str) -> list[str]:
+    return [str(e.get_attribute(name)) for e in driver.find_elements(By.CSS_SELECTOR, css)]
 
-        _click(browser, By.LINK_TEXT, "TH-50")
-        assert browser.current_url == f"{base}/agreements/TH-50"
-        assert browser.find_element(By.ID, "state-now").get_attribute("data-state") == "signed"
-        events = browser.find_elements(By.CSS_SELECTOR, "#timeline li")
-        assert [e.get_attribute("data-event") for e in events] == ["sign", "agree", "propose_kpis"]
-        browser.save_screenshot(str(shots / "3-agreement.png"))
 
-        date = browser.find_element(By.ID, "as-of")
-        browser.execute_script("arguments[0].value = '2010-09-15'", date)
-        _click(browser, By.ID, "as-of-submit")
-        assert browser.current_url.endswith("/agreements/TH-50?as_of=2010-09-15")
-        assert browser.find_element(By.ID, "state-then").get_attribute("data-state") == "proposed"
-        events = browser.find_elements(By.CSS_SELECTOR, "#timeline li")
-        assert [e.get_attribute("data-event") for e in events] == ["propose_kpis"]
-        assert "เสนอตัวชี้วัดแล้ว" in browser.find_element(By.ID, "as-of-note").text
-        browser.save_screenshot(str(shots / "4-as-of.png"))
+def _shot(driver: WebDriver, site: Site, name: str) -> None:
+    path = site.shots / f"{name}.png"
+    driver.save_screenshot(str(path))
+    assert path.stat().st_size > 1000
 
-        browser.execute_script(
-            "arguments[0].value = '2010-09-09'", browser.find_element(By.ID, "as-of")
+
+def _no_sideways_scroll(driver: WebDriver, where: str) -> None:
+    width = driver.execute_script(
+        "return [document.documentElement.scrollWidth, window.innerWidth]"
+    )
+    assert width[0] <= width[1], f"{where} scrolls sideways: {width[0]}px wide in {width[1]}px"
+
+
+def test_a_province_lands_on_its_own_agreement(fresh: WebDriver, site: Site) -> None:
+    _sign_in(fresh, site, "chiang")
+    assert fresh.current_url == f"{site.base}/agreements/TH-50"
+    assert "เชียงใหม่" in fresh.find_element(By.ID, "agreement-title").text
+    sar6 = fresh.find_element(By.CSS_SELECTOR, "#due-soon li[data-milestone='sar6']")
+    assert "30 เม.ย. 2554" in sar6.text
+    assert "ส่งรายงานการประเมินผลตนเอง (SAR) รอบ 6 เดือน" in sar6.text
+    assert sar6.get_attribute("data-days-left") == "7"
+    late = fresh.find_element(By.CSS_SELECTOR, "#overdue-list li[data-milestone='kpi_template']")
+    assert "31 ม.ค. 2554" in late.text and "KPI Template" in late.text
+    mail = _attr(fresh, "#mail tbody tr", "data-agreement")
+    assert mail and set(mail) == {"TH-50"}
+    current = _attr(fresh, "#agreement-diagram svg g.current", "data-state")
+    assert current == ["signed"]
+    fill = fresh.execute_script(
+        "return getComputedStyle(document.querySelector('#agreement-diagram g.current rect')).fill"
+    )
+    assert fill == "rgb(40, 53, 147)"
+    actions = _attr(fresh, "#actions [data-event]", "data-event")
+    assert "submit_sar6" in actions and "sign" not in actions
+    _shot(fresh, site, "province-agreement-1366")
+
+    _click(fresh, By.ID, "nav-outbox")
+    letters = _attr(fresh, "#outbox tbody tr", "data-agreement")
+    assert letters and set(letters) == {"TH-50"}  # its own mail only
+
+    fresh.get(f"{site.base}/agreements/TH-51")
+    assert not fresh.find_elements(By.ID, "mail")  # another province's letters: not shown
+    fresh.get(f"{site.base}/agreements/TH-50?lang=en")
+    sar6 = fresh.find_element(By.CSS_SELECTOR, "#due-soon li[data-milestone='sar6']")
+    assert "30 Apr 2011" in sar6.text
+    assert fresh.find_element(By.TAG_NAME, "html").get_attribute("lang") == "en"
+    fresh.get(f"{site.base}/agreements/TH-50?lang=th")
+
+
+def test_an_opdc_admin_works_from_the_queue(fresh: WebDriver, site: Site) -> None:
+    _sign_in(fresh, site, "opdc")
+    assert fresh.current_url == f"{site.base}/queue"
+    counts = dict(
+        zip(
+            _attr(fresh, "#steps a[data-count]", "data-step"),
+            _attr(fresh, "#steps a[data-count]", "data-count"),
+            strict=True,
         )
-        _click(browser, By.ID, "as-of-submit")
-        assert browser.find_element(By.ID, "state-then").get_attribute("data-state") == "drafted"
-        assert browser.find_elements(By.ID, "no-entries")
+    )
+    assert counts["negotiation"] == "1" and counts["kpi_audit"] == "1"
+    _shot(fresh, site, "queue-1366")
+    _click(fresh, By.CSS_SELECTOR, "#steps a[data-step='negotiation']")
+    assert _attr(fresh, "#queue tbody tr", "data-agreement") == ["TH-51"]
+    _click(fresh, By.CSS_SELECTOR, "#steps a[data-step='']")
+    Select(fresh.find_element(By.ID, "filter-group")).select_by_value("north-upper-1")
+    Select(fresh.find_element(By.ID, "filter-kind")).select_by_value("group")
+    _click(fresh, By.ID, "filter-submit")
+    assert _attr(fresh, "#queue tbody tr", "data-agreement") == ["north-upper-1"]
+    assert _attr(fresh, "#queue tbody tr", "data-step") == ["signing"]
+    fresh.find_element(By.ID, "filter-q").clear()
+    _click(fresh, By.ID, "filter-clear")
+    fresh.find_element(By.ID, "filter-q").send_keys("ลำปาง")
+    _click(fresh, By.ID, "filter-submit")
+    assert _attr(fresh, "#queue tbody tr", "data-agreement") == ["TH-52"]
 
-        _click(browser, By.ID, "lang-switch")
-        assert browser.find_element(By.TAG_NAME, "html").get_attribute("lang") == "en"
-        assert (
-            "As recorded by the end of 2010-09-09" in browser.find_element(By.ID, "as-of-note").text
-        )
-        _click(browser, By.ID, "nav-matrix")  # English is remembered
-        assert "Compliance matrix" in browser.find_element(By.TAG_NAME, "h1").text
+    _click(fresh, By.CSS_SELECTOR, "#queue tbody tr a")
+    assert fresh.current_url == f"{site.base}/agreements/TH-52"
+    assert _attr(fresh, "#agreement-diagram svg g.current", "data-state") == ["proposed"]
+    assert "agree" in _attr(fresh, "#actions [data-event]", "data-event")
 
-        _click(browser, By.ID, "nav-diagram")
-        assert browser.find_element(By.ID, "mermaid").text.startswith("stateDiagram-v2")
-        _click(browser, By.ID, "nav-scores")
-        assert "intact" in browser.find_element(By.ID, "chain").text
-        _click(browser, By.ID, "nav-outbox")
-        assert browser.find_elements(By.CSS_SELECTOR, "#outbox tbody tr")
 
-        browser.set_window_size(390, 844)  # a phone
-        browser.get(f"{base}/?group=north-upper-1")
-        overflow = browser.execute_script(
-            "return document.documentElement.scrollWidth - document.documentElement.clientWidth"
-        )
-        assert overflow <= 1, f"the page scrolls sideways by {overflow}px on a phone"
-        browser.save_screenshot(str(shots / "5-phone.png"))
+def test_the_outbox_pages_and_filters(fresh: WebDriver, site: Site) -> None:
+    _sign_in(fresh, site, "opdc")
+    fresh.get(f"{site.base}/outbox")
+    first = _attr(fresh, "#outbox tbody tr", "data-key")
+    assert len(first) == 50
+    pages = int(fresh.find_element(By.ID, "pager").get_attribute("data-pages") or 0)
+    assert pages > 2
+    _shot(fresh, site, "outbox-1366")
+    _click(fresh, By.CSS_SELECTOR, "#pager a[rel='next']")
+    second = _attr(fresh, "#outbox tbody tr", "data-key")
+    assert len(second) == 50 and not set(first) & set(second)
+    assert fresh.find_element(By.ID, "pager").get_attribute("data-page") == "2"
+    Select(fresh.find_element(By.ID, "outbox-kind")).select_by_value("overdue")
+    _click(fresh, By.ID, "outbox-submit")
+    assert fresh.find_element(By.ID, "pager").get_attribute("data-page") == "1"
+    kinds = {
+        row.text for row in fresh.find_elements(By.CSS_SELECTOR, "#outbox tbody tr td:nth-child(3)")
+    }
+    assert kinds and all(text.startswith("แจ้งเลยกำหนด") for text in kinds)
+    href = fresh.find_element(By.ID, "downloads-csv").get_attribute("href") or ""
+    assert "kind=overdue" in href and href.endswith("download=csv")
 
-        _click(browser, By.ID, "signout")
-        browser.get(f"{base}/")
-        assert browser.current_url == f"{base}/signin"
-    assert len(list(shots.glob("*.png"))) == 5
+
+def test_the_diagram_is_inline_svg(fresh: WebDriver, site: Site) -> None:
+    _sign_in(fresh, site, "chiang")
+    fresh.get(f"{site.base}/diagram?state=audited")
+    states = _attr(fresh, "#diagram svg g.state", "data-state")
+    assert len(states) == 13 and states[0] == "drafted"
+    assert _attr(fresh, "#diagram svg g.current", "data-state") == ["audited"]
+    assert not fresh.find_elements(By.TAG_NAME, "script")
+    _shot(fresh, site, "diagram-1366")
+
+
+PAGES = (
+    ("opdc", "/queue", "queue"),
+    ("opdc", "/matrix", "matrix"),
+    ("opdc", "/outbox", "outbox"),
+    ("opdc", "/scores", "scores"),
+    ("opdc", "/diagram", "diagram"),
+    ("opdc", "/agreements/TH-58", "agreement-opdc"),
+    ("chiang", "/agreements/TH-50", "agreement-province"),
+)
+
+
+@pytest.mark.parametrize("width", [1366, 390])
+def test_no_page_scrolls_sideways(fresh: WebDriver, site: Site, width: int) -> None:
+    signed_in = None
+    for who, path, name in PAGES:
+        if who != signed_in:
+            fresh.delete_all_cookies()
+            fresh.set_window_size(1366, 900)
+            _sign_in(fresh, site, who)
+            signed_in = who
+        fresh.set_window_size(width, 844 if width < 500 else 900)
+        fresh.get(f"{site.base}{path}")
+        _loaded(fresh)
+        assert fresh.find_elements(By.TAG_NAME, "main"), path
+        _no_sideways_scroll(fresh, f"{path} at {width}px")
+        _shot(fresh, site, f"{name}-{width}")
+    _click(fresh, By.ID, "signout")
+    fresh.get(f"{site.base}/queue")
+    assert "/signin" in fresh.current_url

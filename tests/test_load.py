@@ -122,10 +122,13 @@ def test_changed_content_is_refused_and_changes_nothing(loaded: Cli, tmp_path: P
     assert "--apply-changes" in refused.err
     assert refused.err.count("\n") == 1
     assert snapshot(loaded) == before
-    # --dry-run: the same differences, exit 0, still nothing changed.
+    # --dry-run: the same differences, then their effects; exit 0, still nothing changed.
     dry = loaded("load", path, "--dry-run")
     assert dry.code == 0, dry.err
-    assert dry.out == refused.out
+    assert dry.out.startswith(refused.out)
+    effects = dry.out[len(refused.out) :].splitlines()
+    assert effects[0] == "effects (93; no tick has run yet):"
+    assert "  TH-50 sar6: due 2011-04-30 → 2011-05-06" in effects
     assert "dry run" in dry.err
     assert snapshot(loaded) == before
 

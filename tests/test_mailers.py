@@ -155,7 +155,7 @@ def check_message(message: EmailMessage, mail: OutgoingMail) -> None:
     assert message["Message-ID"] == mail.message_id
     assert message["Date"].datetime == SENT_AT
     assert message["X-Rubrong-Key"] == mail.key
-    assert message["X-Rubrong-Template"] == "mail/reminder@1"
+    assert message["X-Rubrong-Template"] == f"mail/reminder@{mail.rendered.version}"
     assert message["From"].addresses[0].addr_spec == "noreply@opdc.go.th"
     text = message.get_body(preferencelist=("plain",))
     html = message.get_body(preferencelist=("html",))
@@ -337,7 +337,10 @@ def test_maildir_mailer_writes_messages(tmp_path: Path) -> None:
     assert len(stored) == 2
     for message, mail in zip(stored, mails, strict=True):
         check_message(message, mail)
-    assert b"\r\n" not in box.get_bytes(next(iter(box.keys())))
+    # The file holds exactly the bytes an SMTP server would get (CRLF), as the result says.
+    files = sorted(box.get_bytes(key) for key in box.iterkeys())
+    assert files == sorted(r.data for r in results if r.data is not None)
+    assert all(b"\r\n" in data and b"\n" not in data.replace(b"\r\n", b"") for data in files)
 
 
 def test_recording_mailer_records_and_fails_on_demand() -> None:

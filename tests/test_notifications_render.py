@@ -177,6 +177,9 @@ def test_salutations_by_recipient_kind() -> None:
         Recipient("agency", "กรมการปกครอง", None): "เรียน หัวหน้าส่วนราชการ กรมการปกครอง",
         Recipient("opdc", "สำนักงาน ก.พ.ร.", None): "เรียน เลขาธิการ ก.พ.ร.",
         Recipient("supervisor", "จังหวัดเชียงใหม่", None): "เรียน ผู้บังคับบัญชาของจังหวัดเชียงใหม่",
+        Recipient(
+            "supervisor", "เชียงใหม่", "Chiang Mai", "ปลัดกระทรวงมหาดไทย", "Permanent Secretary"
+        ): "เรียน ปลัดกระทรวงมหาดไทย",
     }
     for recipient, expected in cases.items():
         assert salutation_th(recipient) == expected
@@ -192,7 +195,7 @@ def test_strict_undefined_catches_missing_values() -> None:
         render_mail(context("receipt", event_at=None))
     with pytest.raises(jinja2.UndefinedError, match="late_business_days"):
         render_mail(context("receipt", late_business_days=None))
-    with pytest.raises(jinja2.UndefinedError, match="organisation_name_th"):
+    with pytest.raises(jinja2.UndefinedError, match="org_th"):
         render_mail(context("escalation", organisation_name_th=None))
     with pytest.raises(jinja2.UndefinedError, match="alert_reason"):
         render_mail(context("alert", alert_reason=None))
@@ -210,7 +213,7 @@ def test_html_is_escaped_text_is_not() -> None:
 def test_receipt_on_time_and_late() -> None:
     late = render_mail(context("receipt", late_business_days=3))
     assert "3 พฤษภาคม 2554 เวลา 10.15 น." in late.text
-    assert "ล่าช้ากว่ากำหนด (วันที่ 30 เมษายน 2554) จำนวน 3 วันทำการ" in late.text
+    assert "ล่าช้ากว่ากำหนด (วันเสาร์ที่ 30 เมษายน 2554) จำนวน 3 วันทำการ" in late.text
     assert "3 business days late" in late.text and "3 May 2011 at 10:15" in late.text
     on_time = render_mail(
         context(
@@ -220,17 +223,19 @@ def test_receipt_on_time_and_late() -> None:
     assert "29 เมษายน 2554 เวลา 10.00 น." in on_time.text
     assert "ภายในกำหนด" in on_time.text and "on time" in on_time.text
     no_due = render_mail(context("receipt", due=None, milestone_id="publish", late_business_days=0))
-    assert "ภายในกำหนด" in no_due.text and "(due" not in no_due.text
+    assert "ภายในกำหนด" not in no_due.text and "(due" not in no_due.text  # nothing to be late for
+    assert "on time" not in no_due.text and "10.15 น." in no_due.text
 
 
 def test_escalation_and_digest_and_alert_content() -> None:
     escalation = render_mail(context("escalation", offset_days=7))
-    assert "ยังมิได้จัดส่ง" in escalation.text and "เกินกำหนดมาแล้ว 7 วัน" in escalation.text
-    assert "7 days overdue" in escalation.text
+    assert "ยังไม่ได้รับผลการดำเนินการ" in escalation.text
+    assert "พ้นกำหนดมาแล้ว 7 วัน" in escalation.text
+    assert "That deadline passed 7 days ago" in escalation.text
     digest = render_mail(context("digest"))
-    assert "1. TH-50 จังหวัดเชียงใหม่" in digest.text and "2. TH-57 จังหวัดเชียงราย" in digest.text
-    assert "<li>TH-57 จังหวัดเชียงราย</li>" in digest.html
-    assert "จำนวน 2 รายการ" in digest.text and "2 items still pending" in digest.text
+    assert "1. จังหวัดเชียงใหม่" in digest.text and "2. จังหวัดเชียงราย" in digest.text
+    assert "<li>จังหวัดเชียงราย</li>" in digest.html and "TH-57" not in digest.text
+    assert "จำนวน 2 รายการ" in digest.text and "outstanding for 2 agreements" in digest.text
     reminder_digest = render_mail(context("digest", digest_of="reminder", pending=()))
     assert "(ไม่มี)" in reminder_digest.text and "(7 days left)" in reminder_digest.subject
     alert = render_mail(context("alert"))

@@ -281,7 +281,9 @@ def test_reminders_then_sigterm_then_restart_catches_up_once(
     assert 0 < late[OVERDUE] <= CATCH_UP and expected(cli, OVERDUE) <= arrived
     to, orgs = dict(sink.received), organisations(cli)
     assert {to[mid] for mid in expected(cli, OVERDUE)} == {(email,) for _, email, _ in orgs}
-    assert {to[mid] for mid in expected(cli, ESCALATION) if mid in to} <= {(s,) for *_, s in orgs}
+    # An escalation goes to the supervisor with the organisation's own address copied.
+    escalated = {(s, e) for _, e, s in orgs}
+    assert {to[mid] for mid in expected(cli, ESCALATION) if mid in to} <= escalated
     assert query(cli, "SELECT COUNT(*) FROM outbox WHERE status = 'pending'") == [(0,)]
     missed = query(cli, "SELECT COUNT(*) FROM history WHERE kind = 'timer' AND event = 'missed'")
     assert missed == [(93,)]

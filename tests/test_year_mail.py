@@ -27,8 +27,7 @@ import icalendar
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from notifications.dispatch import _ics
-from notifications.ics import deadline_ics
+from notifications.ics import cached_deadline_ics, deadline_ics
 from notifications.message import mail_bytes
 from tests.conftest import Cli, kpi_set
 from tests.test_mailers import RecordingHandler, outgoing, smtp_server
@@ -229,6 +228,10 @@ def test_a_simulated_year_sends_exactly_the_contracted_mail(
             assert isinstance(payload, bytes)
             (event,) = icalendar.Calendar.from_ical(payload).walk("VEVENT")
             assert event.decoded("DTSTART") == dues[milestone]
+        elif kind == "receipt" and milestone in dues:  # the receipt cancels the deadline's event
+            (ics,) = attachments
+            payload = ics.get_payload(decode=True)
+            assert isinstance(payload, bytes) and b"METHOD:CANCEL" in payload
         elif kind in ("escalation", "receipt"):
             assert attachments == []
         got.append(
@@ -284,4 +287,7 @@ def test_the_cached_ics_is_the_ics() -> None:
             expected = deadline_ics(
                 uid=uid, summary=summary, description="[คำรับรองฯ] x", due=due, stamp=stamp
             )
-            assert _ics(uid, summary, "[คำรับรองฯ] x", due, now) == expected
+            cached = cached_deadline_ics(
+                uid=uid, summary=summary, description="[คำรับรองฯ] x", due=due, stamp=stamp
+            )
+            assert cached == expected

@@ -69,6 +69,12 @@ class BusinessCalendar:
             day += _ONE_DAY
         return day
 
+    def previous_business_day(self, day: dt.date, scope: str) -> dt.date:
+        """``day`` itself when it is a business day, else the one before it."""
+        while not self.is_business_day(day, scope):
+            day -= _ONE_DAY
+        return day
+
     def late_business_days(self, due: dt.date, arrived: dt.date, scope: str) -> int:
         """The business days d with due < d <= arrived, on the calendar of ``scope``."""
         count, day = 0, due + _ONE_DAY

@@ -24,11 +24,11 @@ from notifications.render import subject_for
 from states.machine import EVENTS, GuardContext, apply_event
 from workflow.clock import Clock
 from workflow.config.model import CHANGE_CUTOFF_ID, Cycle, Milestone
-from workflow.errors import BadInput, ConcurrentChange, NotAuthorised
+from workflow.errors import BadInput, ConcurrentChange, NotAllowed, NotAuthorised, quoted
 from workflow.event_data import Effects, interpret
 from workflow.history import NewEntry, append
 from workflow.repository import Agreement, Status, StoredCycle, read_for_fire
-from workflow.roles import authorise, parse_role
+from workflow.roles import Role, authorise, parse_role
 from workflow.scores import agreement_score
 from workflow.security import record_refusal
 from workflow.store import Database, hot
@@ -64,7 +64,7 @@ def fire(db: Database, clock: Clock, request: FireRequest) -> Agreement:
     """
     role = parse_role(request.role)
     if request.event not in EVENTS:
-        raise BadInput(f"unknown event {request.event!r} (events: {', '.join(EVENTS)})")
+        raise BadInput(f"unknown event {quoted(request.event)} (events: {', '.join(EVENTS)})")
     data = request.data or {}
     if data:
         try:  # the history prints data as JSON: 1e400 (→ Infinity) would make that invalid
@@ -83,19 +83,65 @@ def fire(db: Database, clock: Clock, request: FireRequest) -> Agreement:
             raise
         now = clock.now()
         at = now if request.at is None else request.at
-        if agreement.last_event_at is not None and at < agreement.last_event_at:
-            raise BadInput(
-                f"effective time {format_instant(at)} is before the agreement's last event "
-                f"({format_instant(agreement.last_event_at)})"
-            )
-        ctx = _guard_context(event, at, data, agreement, cycle, current)
-        new_state = apply_event(event, agreement.state, ctx)
+        _check_time(agreement, at)
+        new_state = _state_and_guards(event, at, data, agreement, cycle, current)
         effects = interpret(event, data, agreement, cycle.settings, agreement.state)
         _test_hook("read")
         with db.transaction(conn):
             return _write(
                 conn, db, cycle, agreement, current, event, new_state, effects, role, at, now, data
             )
+
+
+def _check_time(agreement: Agreement, at: int) -> None:
+    """Exit 2 for an effective time before the agreement's last event."""
+    if agreement.last_event_at is not None and at < agreement.last_event_at:
+        raise BadInput(
+            f"effective time {format_instant(at)} is before the agreement's last event "
+            f"({format_instant(agreement.last_event_at)})"
+        )
+
+
+def _state_and_guards(
+    event: str,
+    at: int,
+    data: dict[str, Any],
+    agreement: Agreement,
+    cycle: StoredCycle,
+    current: dict[str, Status],
+) -> str:
+    """The state after ``event``; exit 3 when the state or a guard forbids it now."""
+    ctx = _guard_context(event, at, data, agreement, cycle, current)
+    return apply_event(event, agreement.state, ctx)
+
+
+def events_allowed_now(
+    role: Role,
+    at: int,
+    agreement: Agreement,
+    cycle: StoredCycle,
+    current: dict[str, Status],
+) -> list[str]:
+    """The events ``role`` could fire on ``agreement`` at ``at``: those that pass the same
+    authorisation, effective-time, state and guard checks as :func:`fire`, in declared order.
+
+    Read-only (nothing is logged or written); data is not considered, so an event whose data
+    is checked last (a KPI set, a card, ``waive``'s target) may still be refused with exit 2.
+    ``current`` holds the agreement's milestone statuses (``repository.statuses``).
+    """
+    allowed: list[str] = []
+    try:
+        _check_time(agreement, at)
+    except BadInput:
+        return allowed
+    for event in EVENTS:
+        try:
+            authorise(role, event, agreement.org_id, agreement.kind)
+            _state_and_guards(event, at, {}, agreement, cycle, current)
+        except (NotAuthorised, NotAllowed):
+            continue
+        allowed.append(event)
+    return allowed
 
 
 def _statuses_needed(event: str, data: dict[str, Any], settings: Cycle) -> list[str]:

@@ -6,7 +6,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from workflow.config.model import Cycle
-from workflow.errors import BadInput
+from workflow.errors import BadInput, quoted
+from workflow.esar import SUBMIT_EVENTS, check_submission
 from workflow.kpis import Kpi, KpiSetError, kpis_to_json, parse_kpi_set, parse_results
 from workflow.repository import Agreement
 
@@ -59,7 +60,7 @@ def interpret(
         if reason not in CHANGE_REASONS:
             raise BadInput(
                 f"request_change reason must be one of {', '.join(CHANGE_REASONS)} "
-                f"(uncontrollable external factors, or budget), not {reason!r}"
+                f"(uncontrollable external factors, or budget), not {quoted(reason)}"
             )
         explanation = _text(data, "explanation", event)
         kpis = _kpi_set(data, cycle)
@@ -87,6 +88,10 @@ def interpret(
             raise BadInput(f"bad results: {exc}") from exc
     elif event == "publish":
         effects.updates["published"] = True
+    elif event in SUBMIT_EVENTS and data:
+        # The e-SAR Card; a document is read, checked and stored here, and ``data["document"]``
+        # becomes its record (``workflow.esar``).
+        check_submission(event, data, [kpi["id"] for kpi in agreement.kpis or ()])
     return effects
 
 
@@ -95,7 +100,9 @@ def waive_target(data: dict[str, Any], agreement: Agreement, cycle: Cycle) -> st
     name = data.get("milestone")
     milestone = cycle.milestone(name) if isinstance(name, str) else None
     if milestone is None:
-        raise BadInput(f"waive needs data.milestone naming a milestone of the cycle, not {name!r}")
+        raise BadInput(
+            f"waive needs data.milestone naming a milestone of the cycle, not {quoted(name)}"
+        )
     if milestone.kind != "deliverable":
         raise BadInput(f"only deliverables can be waived; {name} is a {milestone.kind}")
     if not milestone.applies(agreement.kind):

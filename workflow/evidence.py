@@ -2,33 +2,38 @@
 
 ``rubrong export AGREEMENT --evidence DIR`` writes:
 
-- ``chain.json``: every history entry from ``seq`` 1 to the agreement's last entry, exactly as
-  ``history --json`` prints them, so the hash chain can be recomputed from the file alone;
+- ``chain.json``: every history entry from ``seq`` 1 to the agreement's last entry (or to the
+  entry a given checkpoint signs, if later), exactly as ``history --json`` prints them, so the
+  hash chain can be recomputed from the file alone;
 - ``history.json`` / ``history.csv``: the agreement's own entries (a filtered view of the chain,
   hashes included; the CSV is UTF-8 with a BOM, ``data`` as compact JSON);
 - ``agreement.json`` (its ``status`` row and ``milestones``), ``score.json`` (``score --json``),
   ``outbox.json`` (its notifications, every status);
-- ``mail/NNN-KIND-MILESTONE.eml``: each notification that was *sent*, re-rendered from its
-  outbox row by the dispatcher's own code with the row's ``sent_at`` as the clock, so
-  ``Message-ID``, ``Date`` and body are those that were sent (byte for byte while the template
-  version in ``X-Rubrong-Template`` is the current one), with the Maildir's ``\\n`` line ends;
+- ``mail/NNN-KIND-MILESTONE.eml``: each notification that was *sent*, as the very bytes handed
+  to the mail server (kept in the outbox row by the dispatcher; CRLF line ends). A row sent by
+  a version that did not keep them is listed as "not kept" and gets no file: nothing is
+  re-rendered;
+- ``ledger.json`` / ``ledger.csv``: every sent notification (``key, kind, to, subject, sent_at,
+  message_id, sha256, file``), the ``sha256`` being the one recorded when it was sent;
+- ``checkpoint.json`` + ``checkpoint.pub`` when ``--checkpoint``/``--public-key`` are given;
+- ``verify_pack.py``: a checker that needs nothing but ``python3`` (its source is
+  ``workflow/evidence_verifier.py``);
 - ``manifest.json``: the SHA-256 of every file above, the chain's entry count and head hash, and
   whether the chain verified at export; ``SHA256SUMS``: the same hashes plus the manifest's.
 
-Offline checks (either is enough for file integrity; the first also recomputes the chain)::
+Offline checks (the first two also recompute the chain, the mail ledger and the checkpoint)::
 
+    python3 -I -S DIR/verify_pack.py
     python -m workflow.evidence verify DIR
     (cd DIR && sha256sum -c SHA256SUMS)
 
-The head in ``manifest.json`` is the anchor: compare it with ``rubrong verify --json`` (or a
-head published elsewhere) to prove the pack's chain is the system's.
+The head in ``manifest.json`` is the anchor: compare it with ``rubrong verify --json``, a head
+published elsewhere, or a signed checkpoint, to prove the pack's chain is the system's.
 """
 
 from __future__ import annotations
 
-import csv
 import hashlib
-import io
 import json
 import sys
 from pathlib import Path
@@ -36,35 +41,44 @@ from typing import Any
 
 from sqlalchemy import Connection, select
 
-from notifications.dispatch import _outgoing
-from notifications.message import mail_bytes
 from notifications.outbox import OUTBOX
+from workflow.checkpoint import (
+    Checkpoint,
+    checkpoint_problem,
+    load_public_key,
+    read_checkpoint,
+)
 from workflow.clock import Clock
 from workflow.errors import BadInput, IntegrityFailure
-from workflow.history import GENESIS, HISTORY, printed, verify_entries
+from workflow.evidence_verifier import check_pack, history_csv, ledger_csv
+from workflow.history import GENESIS, HISTORY, Marks, printed, verify_entries
 from workflow.repository import get_agreement, get_cycle
 from workflow.scores import agreement_score
 from workflow.store import Database
 from workflow.timeutil import format_instant
 from workflow.views import agreement_status, history_rows, milestone_rows, outbox_rows
 
-FORMAT = "rubrong-evidence/1"
-CSV_COLUMNS = (
-    "seq", "cycle", "agreement", "kind", "event", "from", "to", "actor", "at", "recorded_at",
-    "data", "prev_hash", "hash",
-)  # fmt: skip
+FORMAT = "rubrong-evidence/2"
+VERIFIER = Path(__file__).resolve().with_name("evidence_verifier.py")
+NOT_KEPT = "not kept: sent by a version that did not keep the bytes it sent"
 README = """\
 Evidence pack for agreement {agreement} (cycle {cycle}), exported {exported_at}.
 
-Check it offline, either way:
-    python -m workflow.evidence verify .      (hashes of every file + the history chain)
-    sha256sum -c SHA256SUMS                   (hashes of every file)
+Check it offline with nothing but Python (no rubrong, no packages):
+    python3 -I -S verify_pack.py              (every check below; exit 0 when all pass)
+    sha256sum -c SHA256SUMS                   (hashes of every file only)
 
 chain.json holds history entries 1..{entries}; recompute each hash as
 sha256(prev_hash + "\\n" + json.dumps(entry without "hash", sort_keys=True,
 separators=(",", ":"), ensure_ascii=False)); the last one must be {head}.
-history.json / history.csv are this agreement's entries of that chain; mail/ holds the
-notifications as sent (re-rendered from the outbox with their sent time).
+history.json / history.csv are this agreement's entries of that chain.
+mail/ holds each notification exactly as it was handed to the mail server; ledger.json /
+ledger.csv list every sent one with the SHA-256 recorded when it was sent ({not_kept} sent
+before rubrong kept those bytes: listed as "not kept", no file).
+{checkpoint}"""
+CHECKPOINT_README = """\
+checkpoint.json is a signed statement that entry {seq} of the chain had hash {head} at
+{recorded_at}; verify_pack.py checks its Ed25519 signature with checkpoint.pub.
 """
 
 
@@ -76,24 +90,15 @@ def _json(value: Any) -> bytes:
     return (json.dumps(value, ensure_ascii=False, indent=2) + "\n").encode("utf-8")
 
 
-def history_csv(entries: list[dict[str, Any]]) -> bytes:
-    """Entries as CSV (UTF-8 with BOM), ``data`` as compact sorted JSON."""
-    buffer = io.StringIO()
-    writer = csv.writer(buffer, lineterminator="\n")
-    writer.writerow(CSV_COLUMNS)
-    for entry in entries:
-        row = {**entry, "data": json.dumps(entry["data"], sort_keys=True, ensure_ascii=False)}
-        writer.writerow(["" if row[key] is None else row[key] for key in CSV_COLUMNS])
-    return ("\ufeff" + buffer.getvalue()).encode("utf-8")
-
-
 def _chain_prefix(conn: Connection, last_seq: int) -> list[dict[str, Any]]:
     query = select(HISTORY).where(HISTORY.c.seq <= last_seq).order_by(HISTORY.c.seq)
     return [printed(row._mapping) for row in conn.execute(query)]
 
 
-def _mails(conn: Connection, cycle_id: str, org_id: str) -> list[tuple[str, bytes]]:
-    cycle = get_cycle(conn, cycle_id)
+def _mails(
+    conn: Connection, cycle_id: str, org_id: str
+) -> tuple[dict[str, bytes], list[dict[str, Any]], list[str]]:
+    """The stored bytes of each sent notification, the ledger, and problems found."""
     query = (
         select(OUTBOX)
         .where(
@@ -103,30 +108,71 @@ def _mails(conn: Connection, cycle_id: str, org_id: str) -> list[tuple[str, byte
         )
         .order_by(OUTBOX.c.sent_at, OUTBOX.c.key)
     )
-    out: list[tuple[str, bytes]] = []
+    files: dict[str, bytes] = {}
+    ledger: list[dict[str, Any]] = []
+    problems: list[str] = []
     for index, row in enumerate(conn.execute(query), start=1):
-        values = dict(row._mapping)
-        mail = _outgoing(conn, cycle, values, int(values["sent_at"]), None)
-        name = f"mail/{index:03d}-{values['kind']}-{values['milestone'] or 'none'}.eml"
-        out.append((name, mail_bytes(mail, linesep="\n")))
-    return out
+        data: bytes | None = row.sent_bytes
+        name = f"mail/{index:03d}-{row.kind}-{row.milestone or 'none'}.eml"
+        entry = {
+            "key": row.key,
+            "kind": row.kind,
+            "to": row.recipient,
+            "subject": row.subject,
+            "sent_at": format_instant(row.sent_at) if row.sent_at is not None else None,
+            "message_id": row.message_id,
+            "sha256": row.sent_sha256,
+            "file": None if data is None else name,
+            "kept": data is not None,
+        }
+        if data is None:
+            entry["note"] = NOT_KEPT
+        else:
+            files[name] = bytes(data)
+            if _sha256(files[name]) != row.sent_sha256:
+                problems.append(f"outbox row {row.key}: stored bytes do not match their SHA-256")
+        ledger.append(entry)
+    return files, ledger, problems
+
+
+def _checkpoint(
+    checkpoint: Path | None, public_key: Path | None
+) -> tuple[Checkpoint, bytes, bytes, Any] | None:
+    """The given checkpoint and key (read and checked for form: exit 2), or None."""
+    if checkpoint is None and public_key is None:
+        return None
+    if checkpoint is None or public_key is None:
+        raise BadInput("--checkpoint and --public-key go together")
+    signed, key = read_checkpoint(checkpoint), load_public_key(public_key)
+    return signed, checkpoint.read_bytes(), public_key.read_bytes(), key
 
 
 def export_evidence(
-    db: Database, clock: Clock, agreement: str, directory: Path, cycle_id: str | None = None
+    db: Database,
+    clock: Clock,
+    agreement: str,
+    directory: Path,
+    cycle_id: str | None = None,
+    *,
+    checkpoint: Path | None = None,
+    public_key: Path | None = None,
 ) -> dict[str, Any]:
     """Write the pack for ``agreement`` into ``directory`` (new or empty); return the manifest.
 
-    The pack is written even when the stored chain does not verify (that is evidence too);
-    the manifest then says so and :class:`IntegrityFailure` (exit 6) is raised afterwards.
+    The pack is written even when the stored chain, a stored message or the given checkpoint
+    does not verify (that is evidence too); the manifest then says so and
+    :class:`IntegrityFailure` (exit 6) is raised afterwards.
     """
     if directory.exists() and (not directory.is_dir() or any(directory.iterdir())):
         raise BadInput(f"{directory} exists and is not an empty directory")
+    given = _checkpoint(checkpoint, public_key)
     with db.read() as conn:
         cycle = get_cycle(conn, cycle_id)
         found = get_agreement(conn, cycle.id, agreement)
         entries = history_rows(conn, cycle.id, found.org_id, None)
-        chain = _chain_prefix(conn, entries[-1]["seq"] if entries else 0)
+        last = max(entries[-1]["seq"] if entries else 0, given[0].seq if given else 0)
+        chain = _chain_prefix(conn, last)
+        mails, ledger, problems = _mails(conn, cycle.id, found.org_id)
         files: dict[str, bytes] = {
             "chain.json": _json(chain),
             "history.json": _json(entries),
@@ -141,17 +187,36 @@ def export_evidence(
             "outbox.json": _json(
                 [row for row in outbox_rows(conn, cycle.id) if row["agreement"] == found.org_id]
             ),
+            "ledger.json": _json(ledger),
+            "ledger.csv": ledger_csv(ledger),
+            "verify_pack.py": VERIFIER.read_bytes(),
         }
-        files.update(_mails(conn, cycle.id, found.org_id))
-    verification = verify_entries(chain)
+        files.update(mails)
+    marks = Marks(seq=given[0].seq if given else None)
+    verification = verify_entries(chain, marks=marks)
     head = chain[-1]["hash"] if chain else GENESIS
     exported_at = format_instant(clock.now())
+    checkpoint_note = ""
+    signed: dict[str, Any] | None = None
+    if given is not None:
+        point, point_bytes, key_bytes, key = given
+        files["checkpoint.json"], files["checkpoint.pub"] = point_bytes, key_bytes
+        problem = checkpoint_problem(point, key, verification, marks)
+        signed = {**point.as_json(), "holds": problem is None, "problem": problem}
+        if problem is not None and verification.ok:
+            problems.append(f"checkpoint does not hold: {problem}")
+        checkpoint_note = CHECKPOINT_README.format(
+            seq=point.seq, head=point.head, recorded_at=point.recorded_at
+        )
+    not_kept = [row["key"] for row in ledger if not row["kept"]]
     files["README.txt"] = README.format(
         agreement=found.org_id,
         cycle=cycle.id,
         exported_at=exported_at,
         entries=len(chain),
         head=head,
+        not_kept=len(not_kept),
+        checkpoint=checkpoint_note,
     ).encode("utf-8")
     manifest: dict[str, Any] = {
         "format": FORMAT,
@@ -167,78 +232,35 @@ def export_evidence(
             "reason": verification.reason,
         },
         "history": {"file": "history.json", "seqs": [entry["seq"] for entry in entries]},
+        "mail": {
+            "ledger": "ledger.json",
+            "sent": len(ledger),
+            "kept": len(ledger) - len(not_kept),
+            "not_kept": [{"key": key, "note": NOT_KEPT} for key in not_kept],
+        },
+        "checkpoint": signed,
+        "verifier": "verify_pack.py",
         "files": {name: _sha256(data) for name, data in sorted(files.items())},
     }
     files["manifest.json"] = _json(manifest)
     sums = "".join(f"{_sha256(data)}  {name}\n" for name, data in sorted(files.items()))
-    files["SHA256SUMS"] = sums.encode("ascii")
+    files["SHA256SUMS"] = sums.encode("utf-8")
     for name, data in files.items():
         target = directory / name
         target.parent.mkdir(parents=True, exist_ok=True)
         target.write_bytes(data)
     if not verification.ok:
-        raise IntegrityFailure(
-            f"history chain broken at seq {verification.first_bad}: {verification.reason} "
-            f"(the pack in {directory} records it)"
+        problems.insert(
+            0, f"history chain broken at seq {verification.first_bad}: {verification.reason}"
         )
+    if problems:
+        raise IntegrityFailure(f"{problems[0]} (the pack in {directory} records it)")
     return manifest
-
-
-def _read_json(path: Path, problems: list[str]) -> Any:
-    try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError) as exc:
-        problems.append(f"{path.name}: cannot read ({exc})")
-        return None
-
-
-def _entry_list(value: Any) -> bool:
-    return isinstance(value, list) and all(isinstance(entry, dict) for entry in value)
 
 
 def verify_pack(directory: Path) -> list[str]:
     """Every problem with the pack in ``directory`` (an empty list means it checks out)."""
-    problems: list[str] = []
-    manifest = _read_json(directory / "manifest.json", problems)
-    if not isinstance(manifest, dict) or manifest.get("format") != FORMAT:
-        return [*problems, "manifest.json is missing or not a rubrong evidence manifest"]
-    listed: dict[str, str] = manifest.get("files", {})
-    for name, expected in sorted(listed.items()):
-        path = directory / name
-        if not path.is_file():
-            problems.append(f"{name}: missing")
-        elif _sha256(path.read_bytes()) != expected:
-            problems.append(f"{name}: SHA-256 does not match manifest.json")
-    present = {str(p.relative_to(directory)) for p in directory.rglob("*") if p.is_file()}
-    for extra in sorted(present - set(listed) - {"manifest.json", "SHA256SUMS"}):
-        problems.append(f"{extra}: not listed in manifest.json")
-    chain = _read_json(directory / "chain.json", problems) or []
-    history = _read_json(directory / "history.json", problems) or []
-    if not _entry_list(chain) or not _entry_list(history):
-        return [*problems, "chain.json and history.json must be arrays of history entries"]
-    try:
-        result = verify_entries(chain)
-    except (KeyError, TypeError) as exc:
-        return [*problems, f"chain.json: an entry lacks a key or has a bad value ({exc})"]
-    if not result.ok:
-        problems.append(f"history chain broken at seq {result.first_bad}: {result.reason}")
-    elif result.head != manifest["chain"]["head"] or result.entries != manifest["chain"]["entries"]:
-        problems.append(
-            f"chain.json ends at {result.head} ({result.entries} entries), manifest.json says "
-            f"{manifest['chain']['head']} ({manifest['chain']['entries']})"
-        )
-    by_seq = {entry.get("seq"): entry for entry in chain if isinstance(entry, dict)}
-    own = [e["seq"] for e in chain if e.get("agreement") == manifest["agreement"]]
-    own = [seq for seq in own if by_seq[seq].get("cycle") == manifest["cycle"]]
-    for entry in history:
-        if by_seq.get(entry.get("seq")) != entry:
-            problems.append(f"history.json: entry seq {entry.get('seq')} differs from chain.json")
-    if [entry.get("seq") for entry in history] != own:
-        problems.append("history.json is not exactly the agreement's entries of chain.json")
-    csv_path = directory / "history.csv"
-    if csv_path.is_file() and csv_path.read_bytes() != history_csv(history):
-        problems.append("history.csv does not match history.json")
-    return problems
+    return check_pack(directory)[1]
 
 
 def main(argv: list[str]) -> int:
@@ -247,7 +269,9 @@ def main(argv: list[str]) -> int:
         sys.stderr.write("usage: python -m workflow.evidence verify DIR\n")
         return 2
     directory = Path(argv[1])
-    problems = verify_pack(directory)
+    checked, problems = check_pack(directory)
+    for line in checked:
+        sys.stdout.write(f"ok    {line}\n")
     for problem in problems:
         sys.stdout.write(f"FAIL {problem}\n")
     if problems:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from sqlalchemy import Connection, func, select
@@ -180,8 +180,35 @@ class Verification:
         return out
 
 
-def verify_entries(entries: Iterable[Mapping[str, Any]], head: str | None = None) -> Verification:
-    """Recompute a chain of printed entries in ``seq`` order; name the first bad one."""
+@dataclass
+class Marks:
+    """What to notice while the chain is recomputed, in the same single pass.
+
+    ``since``: a hash an auditor kept; ``since_seq`` becomes the seq of the (verified) entry
+    that has it. ``seq``: an entry number (a checkpoint's); ``hash_at_seq`` becomes that
+    verified entry's hash. Nothing is noticed past the first bad entry.
+    """
+
+    since: str | None = None
+    seq: int | None = None
+    since_seq: int | None = field(default=None, init=False)
+    hash_at_seq: str | None = field(default=None, init=False)
+
+    def notice(self, seq: int, digest: str) -> None:
+        """Called for every entry that verified, in ``seq`` order."""
+        if self.since is not None and digest == self.since and self.since_seq is None:
+            self.since_seq = seq
+        if seq == self.seq:
+            self.hash_at_seq = digest
+
+
+def verify_entries(
+    entries: Iterable[Mapping[str, Any]], head: str | None = None, marks: Marks | None = None
+) -> Verification:
+    """Recompute a chain of printed entries in ``seq`` order; name the first bad one.
+
+    Constant memory: each entry is checked against the previous hash only.
+    """
     prev, expected_seq, count = GENESIS, 1, 0
     for entry in entries:
         seq = entry["seq"]
@@ -193,16 +220,19 @@ def verify_entries(entries: Iterable[Mapping[str, Any]], head: str | None = None
         if entry_hash(prev, entry) != entry["hash"]:
             return Verification(False, count, prev, seq, f"entry {seq}: content was altered")
         prev, expected_seq, count = entry["hash"], expected_seq + 1, count + 1
+        if marks is not None:
+            marks.notice(seq, prev)
     if head is not None and head != prev:
         reason = f"the chain ends at {prev}, not at the given head {head}"
         return Verification(False, count, prev, expected_seq, reason)
     return Verification(True, count, prev)
 
 
-def verify(conn: Connection, head: str | None = None) -> Verification:
-    """Recompute the whole stored chain, streaming rows in ``seq`` order."""
+def verify(conn: Connection, head: str | None = None, marks: Marks | None = None) -> Verification:
+    """Recompute the whole stored chain, streaming rows in ``seq`` order (``yield_per``: a
+    server-side cursor on PostgreSQL, so memory stays constant however long the chain)."""
     result = conn.execution_options(yield_per=5000).execute(select(HISTORY).order_by(HISTORY.c.seq))
-    return verify_entries((printed(row._mapping) for row in result), head)
+    return verify_entries((printed(row._mapping) for row in result), head, marks)
 
 
 def entry_count(conn: Connection) -> int:

@@ -4,21 +4,27 @@ A KPI set arrives as event data (``propose_kpis``, ``agree``, ``request_change``
 against the cycle's ``[scoring]`` rules and every problem is reported at once, each naming the
 KPI it is about. Numbers are kept exactly as given (``int`` or ``float``) so that ``score`` can
 echo them; arithmetic on them goes through ``Decimal(str(x))`` (see :mod:`workflow.scoring`).
+User JSON is read by :mod:`workflow.jsoninput`, which refuses a number its float cannot hold
+exactly; the checks here also refuse precision the scoring cannot keep: more than
+:data:`MAX_PLACES` decimal places, or a magnitude of :data:`MAX_MAGNITUDE` or more.
 """
 
 from __future__ import annotations
 
 import itertools
-import json
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 
+from workflow.errors import quoted
+
 DIRECTIONS = ("higher", "lower")
 LEVEL_COUNT = 5
 TOTAL_WEIGHT = Decimal(100)
 DEFAULT_DIMENSIONS = (1, 2, 3, 4)
+MAX_PLACES = 6
+MAX_MAGNITUDE = Decimal(10) ** 12
 
 REQUIRED_KEYS = ("id", "dimension", "name_th", "unit", "direction", "weight", "levels")
 OPTIONAL_KEYS = ("baseline", "definition")
@@ -72,11 +78,24 @@ def is_number(value: object) -> bool:
 
 
 def _show(value: object) -> str:
-    """A value as JSON text for messages (``true``, ``"x"``, ``NaN``)."""
-    try:
-        return json.dumps(value, ensure_ascii=False)
-    except (TypeError, ValueError):
-        return repr(value)
+    """A value as short JSON text for messages (``true``, ``"x"``, ``NaN``; long ones cut)."""
+    return quoted(value, as_json=True)
+
+
+def precision_problem(value: object) -> str | None:
+    """Why a finite number cannot be scored exactly, or None when it can.
+
+    Scores are computed with ``Decimal`` on the number's shortest text; more than
+    :data:`MAX_PLACES` decimal places or a magnitude of :data:`MAX_MAGNITUDE` or more would be
+    rounded on the way, so such numbers are refused rather than silently changed.
+    """
+    exact = Decimal(str(value))
+    if abs(exact) >= MAX_MAGNITUDE:
+        return "is too large (the magnitude must stay under 10^12)"
+    exponent = exact.as_tuple().exponent  # str() of a float is its shortest text
+    if isinstance(exponent, int) and exponent < -MAX_PLACES:
+        return f"has more than {MAX_PLACES} decimal places"
+    return None
 
 
 def _plain(value: Decimal) -> str:
@@ -116,6 +135,10 @@ def _check_levels(label: str, levels: object, direction: object, problems: list[
         which = ", ".join(str(i) for i in bad)
         problems.append(f"{label}: levels must be finite numbers (level {which} is not)")
         return False
+    for position, level in enumerate(levels, start=1):
+        if (why := precision_problem(level)) is not None:
+            problems.append(f"{label}: level {position} {_show(level)} {why}")
+            return False
     values = [Decimal(str(level)) for level in levels]
     pairs = list(itertools.pairwise(values))
     if direction == "higher" and not all(a < b for a, b in pairs):
@@ -187,14 +210,18 @@ def _check_kpi(
     weight = item.get("weight")
     good_weight: Decimal | None = None
     if "weight" in item:
-        if is_number(weight) and Decimal(str(weight)) > 0:
-            good_weight = Decimal(str(weight))
-        else:
+        if not (is_number(weight) and Decimal(str(weight)) > 0):
             problems.append(f"{label}: weight must be a positive number, got {_show(weight)}")
+        elif (why := precision_problem(weight)) is not None:
+            problems.append(f"{label}: weight {_show(weight)} {why}")
+        else:
+            good_weight = Decimal(str(weight))
 
     baseline = item.get("baseline")
     if baseline is not None and not is_number(baseline):
         problems.append(f"{label}: baseline must be a number or null, got {_show(baseline)}")
+    elif baseline is not None and (why := precision_problem(baseline)) is not None:
+        problems.append(f"{label}: baseline {_show(baseline)} {why}")
 
     definition = item.get("definition")
     if definition is not None and not isinstance(definition, str):
@@ -333,6 +360,8 @@ def parse_results(
             problems.append(f"results: {_show(key)} is not a KPI of this agreement")
         elif not is_number(value):
             problems.append(f"KPI {_show(key)}: result must be a finite number, got {_show(value)}")
+        elif (why := precision_problem(value)) is not None:
+            problems.append(f"KPI {_show(key)}: result {_show(value)} {why}")
     if require_all:
         missing = [kpi_id for kpi_id in ids if kpi_id not in results]
         if missing:

@@ -17,16 +17,24 @@ from typing import Any
 from sqlalchemy import Connection, delete, func, insert, select, text, update
 
 from notifications.outbox import NOTICE_KINDS, skip_pending
-from workflow.calendar import business_calendar
+from workflow import load_effects
 from workflow.clock import Clock
 from workflow.config.diff import Change, diff_documents
 from workflow.config.model import Cycle, Milestone
 from workflow.config.validate import canonical_json
 from workflow.history import NewEntry, append
-from workflow.repository import CYCLES, ORGANISATIONS, STATUSES
+from workflow.load_changes import (
+    moved_milestones,
+    rejudge,
+    reopen_timers,
+    waive_passed,
+    withdraw_removed,
+)
+from workflow.load_effects import Effects
+from workflow.repository import CYCLES, ORGANISATIONS
 from workflow.store import Database
 from workflow.tables import CycleVersionRow, MilestoneRow
-from workflow.timeutil import bangkok_date, deadline_instant
+from workflow.timeutil import deadline_instant
 
 VERSIONS = CycleVersionRow.__table__  # type: ignore[attr-defined]
 MILESTONES = MilestoneRow.__table__  # type: ignore[attr-defined]
@@ -41,6 +49,7 @@ class LoadOutcome:
     cycle: str
     agreements: int = 0
     changes: list[Change] = field(default_factory=list)
+    effects: Effects | None = None  # a dry run of a change: what applying it would do
 
 
 def load_cycle(
@@ -52,28 +61,49 @@ def load_cycle(
     dry_run: bool = False,
     apply_changes: bool = False,
 ) -> LoadOutcome:
-    """Store ``cycle`` (first load), do nothing (same content), or diff / apply a change."""
+    """Store ``cycle`` (first load), do nothing (same content), or diff / apply a change.
+
+    A dry run of a change applies it and re-judges the time already processed in a
+    transaction that is rolled back, and reports what that did (``LoadOutcome.effects``).
+    """
     document = canonical_json(cycle.document)
     content_hash = hashlib.sha256(document.encode()).hexdigest()
-    with db.write() as conn:
-        row = conn.execute(select(CYCLES).where(CYCLES.c.id == cycle.id)).first()
-        if row is None:
+    try:
+        with db.write() as conn:
+            row = conn.execute(select(CYCLES).where(CYCLES.c.id == cycle.id)).first()
+            if row is None:
+                if dry_run:
+                    return LoadOutcome("would_create", cycle.id, len(cycle.parties()))
+                count = _create(conn, clock.now(), cycle, document, content_hash, source)
+                return LoadOutcome("created", cycle.id, count)
+            if row.content_hash == content_hash:
+                return LoadOutcome("unchanged", cycle.id)
+            changes = diff_documents(json.loads(row.document), json.loads(document))
+            if not changes:
+                # Only the order of groups or organisations differs: the same content.
+                return LoadOutcome("unchanged", cycle.id)
+            if not (dry_run or apply_changes):
+                return LoadOutcome("refused", cycle.id, changes=changes)
+            now = clock.now()
             if dry_run:
-                return LoadOutcome("would_create", cycle.id, len(cycle.parties()))
-            count = _create(conn, clock.now(), cycle, document, content_hash, source)
-            return LoadOutcome("created", cycle.id, count)
-        if row.content_hash == content_hash:
-            return LoadOutcome("unchanged", cycle.id)
-        changes = diff_documents(json.loads(row.document), json.loads(document))
-        if not changes:
-            # Only the order of groups or organisations differs: the same content.
-            return LoadOutcome("unchanged", cycle.id)
-        if dry_run:
-            return LoadOutcome("would_change", cycle.id, changes=changes)
-        if not apply_changes:
-            return LoadOutcome("refused", cycle.id, changes=changes)
-        _apply(conn, db, clock.now(), cycle, row, document, content_hash, source, changes)
-        return LoadOutcome("applied", cycle.id, changes=changes)
+                db.lock_chain(conn)  # before the copy: what it compares with stays still
+                load_effects.snapshot(conn, cycle.id)
+            _apply(conn, db, now, cycle, row, document, content_hash, source, changes)
+            if not dry_run:
+                return LoadOutcome("applied", cycle.id, changes=changes)
+            until = load_effects.rejudge_passed(conn, db, cycle.id, now)
+            effects = load_effects.collect(conn, cycle.id, until)
+            raise _Discard(LoadOutcome("would_change", cycle.id, changes=changes, effects=effects))
+    except _Discard as discard:  # raised inside the transaction: all of it rolled back
+        return discard.outcome
+
+
+class _Discard(Exception):
+    """Leaves a dry run's transaction, which rolls it back, carrying what it found."""
+
+    def __init__(self, outcome: LoadOutcome) -> None:
+        super().__init__(outcome.action)
+        self.outcome = outcome
 
 
 def _create(
@@ -243,19 +273,22 @@ def _apply(
     }
     conn.execute(delete(MILESTONES).where(MILESTONES.c.cycle_id == cycle.id))
     conn.execute(insert(MILESTONES), _milestone_rows(cycle))
-    _sync_parties(conn, cycle)
+    removed = _sync_parties(conn, cycle)
+    withdraw_removed(conn, cycle.id, removed)
     first_new = conn.execute(text("SELECT COALESCE(MAX(pk), 0) FROM agreements")).scalar_one()
     _create_agreements(conn, cycle.id)
     if row.last_tick is not None:
-        _waive_passed(conn, cycle.id, int(first_new), int(row.last_tick))
-    moved = _moved_milestones(cycle, old_dues)
+        waive_passed(conn, cycle.id, int(first_new), int(row.last_tick))
+    moved = moved_milestones(cycle, old_dues)
     # Another calendar changes the late business days of every arrival, moved or not.
     calendar_changed = any(change.path.startswith("calendar") for change in changes)
     recount = {m.id for m in cycle.milestones} if calendar_changed else moved
-    _rejudge(conn, cycle, row.last_tick, moved, recount)
+    rejudge(conn, cycle, row.last_tick, moved, recount)
     for milestone_id in sorted(moved):
-        # Notices about the old date would be wrong; the next tick enqueues the new ones.
+        # Notices about the old date would be wrong (sent ones stay as they are); the next
+        # tick enqueues the new date's, under new keys (the key holds the due date).
         skip_pending(conn, cycle.id, milestone_id, NOTICE_KINDS, None)
+    reopen_timers(conn, cycle, moved)
     append(
         conn,
         [
@@ -275,8 +308,8 @@ def _apply(
     )
 
 
-def _sync_parties(conn: Connection, cycle: Cycle) -> None:
-    """Insert new organisations, update changed ones, deactivate removed ones."""
+def _sync_parties(conn: Connection, cycle: Cycle) -> list[str]:
+    """Insert new organisations, update changed ones, deactivate removed ones (returned)."""
     wanted = {party["id"]: party for party in _party_rows(cycle)}
     existing = {
         r.id: r._mapping
@@ -299,80 +332,22 @@ def _sync_parties(conn: Connection, cycle: Cycle) -> None:
             .where(ORGANISATIONS.c.cycle_id == cycle.id, ORGANISATIONS.c.id.in_(removed))
             .values(active=False)
         )
+    return removed
 
 
-def _waive_passed(conn: Connection, cycle_id: str, first_new_pk: int, last_tick: int) -> None:
-    """An organisation joining late: deadlines already processed are ``waived`` / ``closed``."""
-    for kind, status in (("deliverable", "waived"), ("cutoff", "closed"), ("window", "closed")):
-        conn.execute(
-            text(
-                "UPDATE milestone_status SET status = :status "
-                "WHERE cycle_id = :cycle AND agreement_pk > :first AND milestone_id IN ("
-                "  SELECT id FROM cycle_milestones WHERE cycle_id = :cycle AND kind = :kind"
-                "  AND deadline IS NOT NULL AND deadline <= :last)"
-            ),
-            {
-                "status": status,
-                "cycle": cycle_id,
-                "first": first_new_pk,
-                "kind": kind,
-                "last": last_tick,
-            },
-        )
+def load_document(outcome: LoadOutcome) -> dict[str, Any]:
+    """``load --json``: ``{action, cycle, agreements, changes, effects, letters, …}``.
 
-
-def _moved_milestones(cycle: Cycle, old_dues: dict[str, str | None]) -> set[str]:
-    """Milestones that existed before and whose effective due date is now another one.
-
-    Compared on the effective date, so a calendar change that moves a deadline under
-    ``next_business_day`` counts, and a new title or reminder list does not.
+    ``changes`` are the differences as recorded in the ``config`` entry; ``effects`` and
+    ``letters`` come from a dry run of a change (``Effects.as_json``) and are empty otherwise:
+    a first load's dry run creates ``agreements`` agreements, which are not listed as effects.
     """
-    return {
-        m.id
-        for m in cycle.milestones
-        if m.id in old_dues and old_dues[m.id] != (m.due.isoformat() if m.due else None)
+    document: dict[str, Any] = {
+        "action": outcome.action,
+        "cycle": outcome.cycle,
+        "agreements": outcome.agreements,
+        "changes": [change.as_json() for change in outcome.changes],
     }
-
-
-def _rejudge(
-    conn: Connection, cycle: Cycle, last_tick: int | None, moved: set[str], recount: set[str]
-) -> None:
-    """Deadlines that ``moved`` into the future reopen; arrivals of ``recount`` are re-judged."""
-    calendar = business_calendar(cycle.calendar)
-    scope = cycle.calendar.receiver_scope
-    for milestone in cycle.milestones:
-        if milestone.due is None or milestone.id not in moved | recount:
-            continue
-        deadline = deadline_instant(milestone.due)
-        if milestone.id in moved and (last_tick is None or deadline > last_tick):
-            reopened = "pending" if milestone.kind == "deliverable" else "open"
-            conn.execute(
-                update(STATUSES)
-                .where(
-                    STATUSES.c.cycle_id == cycle.id,
-                    STATUSES.c.milestone_id == milestone.id,
-                    STATUSES.c.status.in_(("missed", "closed")),
-                )
-                .values(status=reopened)
-            )
-        arrived = conn.execute(
-            select(STATUSES.c.agreement_pk, STATUSES.c.met_at).where(
-                STATUSES.c.cycle_id == cycle.id,
-                STATUSES.c.milestone_id == milestone.id,
-                STATUSES.c.status.in_(("met", "late")),
-            )
-        ).all()
-        for agreement_pk, met_at in arrived:
-            late = met_at >= deadline
-            days = (
-                calendar.late_business_days(milestone.due, bangkok_date(met_at), scope)
-                if late
-                else 0
-            )
-            conn.execute(
-                update(STATUSES)
-                .where(
-                    STATUSES.c.agreement_pk == agreement_pk, STATUSES.c.milestone_id == milestone.id
-                )
-                .values(status="late" if late else "met", late_business_days=days)
-            )
+    effects = outcome.effects or load_effects.Effects()
+    document.update(effects.as_json())
+    return document

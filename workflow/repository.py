@@ -13,7 +13,7 @@ from sqlalchemy import Connection, bindparam, select
 from workflow.calendar import BusinessCalendar, business_calendar
 from workflow.config.model import Cycle
 from workflow.config.validate import cycle_settings
-from workflow.errors import BadInput
+from workflow.errors import BadInput, quoted
 from workflow.store import hot
 from workflow.tables import AgreementRow, CycleRow, MilestoneStatusRow, OrganisationRow
 
@@ -107,7 +107,7 @@ def get_cycle(conn: Connection, cycle_id: str | None = None) -> StoredCycle:
         raise BadInput(_NO_CYCLE)
     row = conn.execute(_CYCLE_ROW, {"id": ident}).first()
     if row is None:
-        raise BadInput(f"unknown cycle {ident!r}")
+        raise BadInput(f"unknown cycle {quoted(ident)}")
     return _stored_cycle(conn, ident, row.version, row.content_hash, row.last_tick)
 
 
@@ -179,7 +179,7 @@ def get_agreement(conn: Connection, cycle_id: str, org_id: str) -> Agreement:
     """One agreement by organisation id; exit 2 when unknown."""
     row = conn.execute(agreement_query(cycle_id).where(AGREEMENTS.c.org_id == org_id)).first()
     if row is None:
-        raise BadInput(f"unknown agreement {org_id!r} in cycle {cycle_id}")
+        raise BadInput(f"unknown agreement {quoted(org_id)} in cycle {cycle_id}")
     return to_agreement(row)
 
 
@@ -192,7 +192,7 @@ def list_agreements(conn: Connection, cycle_id: str, org_ids: list[str] | None) 
     if org_ids:
         known = {agreement.org_id for agreement in found}
         if missing := [ident for ident in org_ids if ident not in known]:
-            raise BadInput(f"unknown agreement {missing[0]!r} in cycle {cycle_id}")
+            raise BadInput(f"unknown agreement {quoted(missing[0])} in cycle {cycle_id}")
     return found
 
 
@@ -271,7 +271,7 @@ def read_for_fire(
     cycle = _stored_cycle(conn, head[0], head[1], head[2], head[3])
     _LAST_SEEN[cycle_id] = head[2]
     if head[4] is None or head[6] is None:
-        raise BadInput(f"unknown agreement {org_id!r} in cycle {cycle.id}")
+        raise BadInput(f"unknown agreement {quoted(org_id)} in cycle {cycle.id}")
     agreement = Agreement(
         pk=head[4],
         cycle_id=head[0],
@@ -311,5 +311,5 @@ def _read_for_fire(
         else:
             current[row[21]] = Status(row[22], row[23], row[24])
     if head is None:
-        raise BadInput(_NO_CYCLE if cycle_id is None else f"unknown cycle {cycle_id!r}")
+        raise BadInput(_NO_CYCLE if cycle_id is None else f"unknown cycle {quoted(cycle_id)}")
     return head, current

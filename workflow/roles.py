@@ -6,7 +6,7 @@ import re
 from dataclasses import dataclass
 
 from states.machine import EVENTS, OWN
-from workflow.errors import BadInput, NotAuthorised
+from workflow.errors import BadInput, NotAuthorised, quoted
 
 PLAIN_ROLES = ("admin", "committee", "evaluator", "auditor")
 PARTY_ROLES = ("province", "group", "agency")
@@ -35,7 +35,7 @@ def parse_role(text: str) -> Role:
     match = _PARTY.match(text)
     if match is None:
         allowed = ", ".join((*PLAIN_ROLES, "province:CODE", "group:ID", "agency:ID"))
-        raise BadInput(f"unknown role {text!r} (roles: {allowed})")
+        raise BadInput(f"unknown role {quoted(text)} (roles: {allowed})")
     return Role(match.group(1), match.group(2))
 
 

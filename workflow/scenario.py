@@ -7,12 +7,12 @@ starting with ``#`` are ignored.
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from workflow.errors import BadInput
+from workflow.errors import BadInput, quoted
+from workflow.jsoninput import parse_json, utf8_position
 from workflow.roles import parse_role
 from workflow.timeutil import TimeFormatError, parse_instant
 
@@ -40,13 +40,14 @@ def parse_scenario(text: str, name: str = "<scenario>") -> list[Action]:
             continue
         where = f"{name}:{number}"
         try:
-            item = json.loads(line)
-        except json.JSONDecodeError as exc:
-            raise BadInput(f"{where}: not a JSON object: {exc.msg}") from exc
+            item = parse_json(line, "the line")
+        except BadInput as exc:
+            raise BadInput(f"{where}: {exc.message}") from None
         if not isinstance(item, dict):
             raise BadInput(f"{where}: each line must be a JSON object")
         if unknown := set(item) - KEYS:
-            raise BadInput(f"{where}: unknown keys {sorted(unknown)}")
+            names = ", ".join(quoted(key) for key in sorted(unknown)[:5])
+            raise BadInput(f"{where}: unknown keys {names} (keys: {', '.join(sorted(KEYS))})")
         missing = [key for key in ("at", "agreement", "event", "as") if key not in item]
         if missing:
             raise BadInput(f"{where}: missing {', '.join(missing)}")
@@ -72,6 +73,9 @@ def read_scenario(path: Path) -> list[Action]:
     """Read and parse a scenario file."""
     try:
         text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise BadInput(f"{path}: cannot read the scenario ({exc})") from exc
+    except UnicodeDecodeError as exc:
+        line, column = utf8_position(path.read_bytes(), exc.start)
+        raise BadInput(f"{path}:{line}: not valid UTF-8 (column {column})") from None
+    except OSError as exc:
+        raise BadInput(f"{path}: cannot read the scenario ({exc.strerror})") from None
     return parse_scenario(text, str(path))

@@ -13,7 +13,10 @@ Several processes may serve one PostgreSQL database (``workflow.leader``): only 
 ticks; every process dispatches. A follower wakes at the timer instants too, waits (a few
 seconds at most) for the leader to process the instant, and then sends its share of the mail;
 it also wakes every ``leader_retry`` seconds to try for the leadership, so that the timers move
-to another process within seconds of the leader's death.
+to another process within seconds of the leader's death. Every wake first frees the mail
+leases nobody alive holds (``notifications.leases.release_stale_leases``: expired ones, a dead
+local process's, and this process's own left by a dispatch that failed half-way), so letters a
+killed dispatcher had claimed go out at the next wake.
 
 Threads: one APScheduler worker runs the wakes; the main thread owns the scheduler (adds jobs,
 shuts it down) and watches for signals. A job never touches the scheduler, because
@@ -25,9 +28,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import logging
-import os
 import signal
-import socket
 import sys
 import threading
 import time
@@ -38,20 +39,20 @@ from typing import Any, TextIO
 
 from apscheduler.executors.pool import ThreadPoolExecutor
 from apscheduler.schedulers.background import BackgroundScheduler
-from sqlalchemy import func, select, update
+from sqlalchemy import func, select
 
-from notifications.dispatch import BATCH, dispatch
+from notifications.dispatch import dispatch
+from notifications.leases import release_stale_leases
 from notifications.mailers import Mailer
 from notifications.outbox import OUTBOX
 from workflow.clock import AcceleratedClock, SystemClock
+from workflow.defaults import LEADER_RETRY_SECONDS, POLL_SECONDS, RUN_BATCH
 from workflow.leader import Leadership, SoleLeader
 from workflow.store import Database
 from workflow.tick import next_instant, tick
 from workflow.timeutil import BANGKOK, format_instant
 
 ServiceClock = SystemClock | AcceleratedClock
-DEFAULT_POLL_SECONDS = 60.0
-DEFAULT_LEADER_RETRY_SECONDS = 2.0
 ERROR_RETRY_SECONDS = 5.0
 FOLLOWER_CHECK_SECONDS = 0.05  # how often a follower looks whether the leader has ticked
 
@@ -138,48 +139,6 @@ class NextWake:
     reason: str  # start | instant | retry | poll | error | leader
 
 
-def _holder_is_dead(holder: str, host: str, own: bool) -> bool:
-    """True for a lease of a process on this host that no longer runs, or (``own``) of this
-    process: a service dispatches in one thread, so between wakes a lease of its own is left
-    over from a dispatch that failed half-way (the database went away after the SMTP accept)."""
-    parts = holder.rsplit(":", 2)
-    if len(parts) != 3 or parts[0] != host or not parts[1].isdigit():
-        return False
-    pid = int(parts[1])
-    if pid == os.getpid():
-        return own
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return True
-    except PermissionError:
-        return False
-    return False
-
-
-def release_stale_leases(db: Database, wall: int, *, own: bool = False) -> int:
-    """Free pending rows leased by a dead process on this host (killed mid-dispatch), and
-    with ``own`` those this process leased in a dispatch that did not finish."""
-    host = socket.gethostname()
-    leased = (OUTBOX.c.status == "pending") & (OUTBOX.c.lease_until >= wall)
-    with db.read() as conn:
-        holders = [
-            row.leased_by
-            for row in conn.execute(select(OUTBOX.c.leased_by).where(leased).distinct())
-            if row.leased_by
-        ]
-    dead = [holder for holder in holders if _holder_is_dead(holder, host, own)]
-    if not dead:
-        return 0
-    with db.write() as conn:
-        result = conn.execute(
-            update(OUTBOX)
-            .where(leased & OUTBOX.c.leased_by.in_(dead))
-            .values(lease_until=None, leased_by=None)
-        )
-    return int(result.rowcount)
-
-
 def earliest_retry(db: Database, after: int) -> int | None:
     """The earliest ``next_attempt_at`` after ``after`` of a pending outbox row."""
     with db.read() as conn:
@@ -201,10 +160,10 @@ class Service:
         mailer: Mailer,
         log: JsonLog,
         *,
-        poll: float = DEFAULT_POLL_SECONDS,
+        poll: float = POLL_SECONDS,
         leadership: Leadership | None = None,
-        leader_retry: float = DEFAULT_LEADER_RETRY_SECONDS,
-        batch: int = BATCH,
+        leader_retry: float = LEADER_RETRY_SECONDS,
+        batch: int = RUN_BATCH,
     ) -> None:
         self.db = db
         self.clock = clock
@@ -247,7 +206,7 @@ class Service:
                     closed=report.closed,
                     processed=report.processed,
                 )
-        sent = dispatch(self.db, self.mailer, now, batch=self.batch)
+        sent = dispatch(self.db, self.mailer, now, batch=self.batch, reclaim=False)
         if sent.sent or sent.retrying or sent.failed or first:
             self.log(
                 "dispatch",

@@ -206,9 +206,87 @@ class UserRow(SQLModel, table=True):
     name: str
     role: str
     email: str | None = None
+    display_name: str | None = None
+    password_hash: str | None = None
+    # The account's first token (before schema 0005); api_tokens holds every token since.
+    token_salt: str | None = None
+    token_hash: str | None = None
+    token_prefix: str | None = Field(default=None, index=True)
+    created_at: int = Field(sa_column=Column(BigInteger, nullable=False))
+    revoked_at: int | None = Field(default=None, sa_column=Column(BigInteger))
+
+
+class ApiTokenRow(SQLModel, table=True):
+    """An API token of an account (machines): shown once, stored as a salted hash."""
+
+    __tablename__ = "api_tokens"
+    __table_args__ = (
+        Index("ix_api_tokens_prefix", "token_prefix"),
+        Index("ix_api_tokens_user", "user_id"),
+    )
+    id: int | None = Field(default=None, primary_key=True)
+    user_id: int
+    label: str | None = None
+    token_prefix: str
     token_salt: str
     token_hash: str
-    token_prefix: str = Field(index=True)
+    created_at: int = Field(sa_column=Column(BigInteger, nullable=False))
+    last_used_at: int | None = Field(default=None, sa_column=Column(BigInteger))
+    revoked_at: int | None = Field(default=None, sa_column=Column(BigInteger))
+
+
+class SessionRow(SQLModel, table=True):
+    """A signed-in browser: the cookie holds a random id, the database only its SHA-256."""
+
+    __tablename__ = "sessions"
+    __table_args__ = (Index("ix_sessions_user", "user_id"),)
+    id_hash: str = Field(primary_key=True)
+    user_id: int
+    csrf_token: str
+    created_at: int = Field(sa_column=Column(BigInteger, nullable=False))
+    last_seen_at: int = Field(sa_column=Column(BigInteger, nullable=False))
+    expires_at: int = Field(sa_column=Column(BigInteger, nullable=False))
+    revoked_at: int | None = Field(default=None, sa_column=Column(BigInteger))
+    user_agent: str | None = None
+
+
+class SigninLinkRow(SQLModel, table=True):
+    """A one-time sign-in link sent by mail: short-lived, single use, bound to one account."""
+
+    __tablename__ = "signin_links"
+    __table_args__ = (Index("ix_signin_links_user", "user_id"),)
+    id_hash: str = Field(primary_key=True)
+    user_id: int
+    created_at: int = Field(sa_column=Column(BigInteger, nullable=False))
+    expires_at: int = Field(sa_column=Column(BigInteger, nullable=False))
+    used_at: int | None = Field(default=None, sa_column=Column(BigInteger))
+
+
+class EsarDraftRow(SQLModel, table=True):
+    """An e-SAR Card being filled in (saved any number of times before it is submitted)."""
+
+    __tablename__ = "esar_drafts"
+    agreement_pk: int = Field(primary_key=True)
+    round: str = Field(primary_key=True)  # sar6 | esar9 | sar12
+    card: str = Field(sa_column=Column(Text, nullable=False))
+    kpi_version: int
+    document_sha256: str | None = None
+    document_name: str | None = None
+    document_size: int | None = Field(default=None, sa_column=Column(BigInteger))
+    document_type: str | None = None
+    updated_at: int = Field(sa_column=Column(BigInteger, nullable=False))
+    updated_by: str
+    submitted_seq: int | None = Field(default=None, sa_column=Column(BigInteger))
+
+
+class IcalFeedRow(SQLModel, table=True):
+    """A revocable secret that opens one organisation's read-only iCalendar feed."""
+
+    __tablename__ = "ical_feeds"
+    __table_args__ = (Index("ix_ical_feeds_org", "cycle_id", "org_id"),)
+    secret_hash: str = Field(primary_key=True)
+    cycle_id: str
+    org_id: str
     created_at: int = Field(sa_column=Column(BigInteger, nullable=False))
     revoked_at: int | None = Field(default=None, sa_column=Column(BigInteger))
 

@@ -15,17 +15,19 @@ import datetime as dt
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import Connection, select, text, update
+from sqlalchemy import Connection, TextClause, bindparam, select, text, update
 
 from notifications.outbox import MESSAGE_ID_DOMAIN, Notification, enqueue, outbox_key, skip_pending
 from notifications.render import TEMPLATE_VERSION, subject_for
+from workflow.calendar import business_calendar
 from workflow.clock import Clock
 from workflow.config.model import Cycle, Milestone
 from workflow.history import NewEntry, append_alike
+from workflow.notice_days import notice_days, others, receiver_scopes
 from workflow.repository import CYCLES, StoredCycle, get_cycle
 from workflow.store import Database
 from workflow.tables import TimerRow
-from workflow.timeutil import DAY_SECONDS, at_time_of_day, deadline_instant
+from workflow.timeutil import DAY_SECONDS, at_time_of_day, bangkok_date, deadline_instant
 
 TIMERS = TimerRow.__table__  # type: ignore[attr-defined]
 # At equal instants the deadline is judged before the notices that follow from it.
@@ -34,23 +36,34 @@ PRIORITY = {"deadline": 0, "close": 0, "overdue": 1, "escalation": 2, "reminder"
 
 @dataclass(frozen=True)
 class Instant:
-    """One timer instant of one milestone."""
+    """One timer instant of one milestone.
+
+    A notice whose day is a weekend or holiday for some receivers only is split: the instant
+    most receivers share (``only`` None, ``besides`` the others) and one instant per other day
+    (``only`` those receivers). Only the split-off instants' keys carry their day.
+    """
 
     at: int
     what: str  # reminder | deadline | overdue | escalation | close
     milestone: Milestone
     offset: int = 0
+    only: tuple[str, ...] | None = None
+    besides: tuple[str, ...] = ()
 
     @property
     def key(self) -> str:
         """Unique per cycle; includes the due date, so a moved date makes new instants."""
         assert self.milestone.due is not None
-        return f"{self.milestone.id}/{self.milestone.due.isoformat()}/{self.what}/{self.offset}"
+        key = f"{self.milestone.id}/{self.milestone.due.isoformat()}/{self.what}/{self.offset}"
+        if self.only is not None:
+            key += "/" + bangkok_date(self.at).isoformat()
+        return key
 
 
 def instants(cycle: Cycle) -> list[Instant]:
     """Every timer instant of a cycle, in processing order."""
     rules = cycle.notifications
+    calendar = business_calendar(cycle.calendar)
     found: list[Instant] = []
     for milestone in cycle.milestones:
         due = milestone.due
@@ -59,14 +72,28 @@ def instants(cycle: Cycle) -> list[Instant]:
         if milestone.kind != "deliverable":
             found.append(Instant(deadline_instant(due), "close", milestone))
             continue
-        for days in milestone.reminders:
-            when = at_time_of_day(due - dt.timedelta(days=days), rules.send_time)
-            found.append(Instant(when, "reminder", milestone, days))
         found.append(Instant(deadline_instant(due), "deadline", milestone))
-        for what, days in (("overdue", rules.overdue_after), ("escalation", rules.escalate_after)):
-            when = at_time_of_day(due + dt.timedelta(days=days), rules.send_time)
-            found.append(Instant(when, what, milestone, days))
-    return sorted(found, key=lambda i: (i.at, PRIORITY[i.what], i.milestone.id, -i.offset))
+        scopes = receiver_scopes(cycle, milestone)
+        notices = [("reminder", -days, days) for days in milestone.reminders]
+        notices += [("overdue", rules.overdue_after, rules.overdue_after)]
+        notices += [("escalation", rules.escalate_after, rules.escalate_after)]
+        for what, shift, offset in notices:
+            days = notice_days(
+                calendar,
+                due + dt.timedelta(days=shift),
+                scopes,
+                notice=what,
+                due=due,
+                policy=rules.non_business_days,
+            )
+            besides = others(days)
+            for day in days:
+                when = at_time_of_day(day.day, rules.send_time)
+                exclude = besides if day.only is None else ()
+                found.append(Instant(when, what, milestone, offset, day.only, exclude))
+    return sorted(
+        found, key=lambda i: (i.at, PRIORITY[i.what], i.milestone.id, -i.offset, i.only or ())
+    )
 
 
 @dataclass
@@ -245,8 +272,7 @@ _UNMET = (
     "AND (s.status IN ('pending', 'missed') OR (s.status IN ('met', 'late') AND s.met_at > :at))"
 )
 
-_ENQUEUE_NOTICES = text(
-    f"""
+_ENQUEUE_NOTICES = f"""
     INSERT INTO outbox (key, cycle_id, agreement, milestone, kind, notice, recipient,
         recipient_kind, subject, send_at, status, attempts, next_attempt_at, message_id,
         template, template_version, context, created_at)
@@ -256,14 +282,31 @@ _ENQUEUE_NOTICES = text(
         :subject, :at,
         CASE WHEN s.status IN ('met', 'late') THEN 'skipped' ELSE :status END,
         0, :at, '<' || REPLACE(:head || o.id || :tail, '/', '.') || :domain,
-        :template, :version, '{{}}', :now
+        :template, :version, '{{{{}}}}', :now
     FROM milestone_status s
     JOIN agreements a ON a.pk = s.agreement_pk
     JOIN organisations o ON o.cycle_id = a.cycle_id AND o.id = a.org_id
-    WHERE {_UNMET}
+    WHERE {_UNMET} {{receivers}}
     ON CONFLICT (key) DO NOTHING
     """
-)
+# A split notice concerns some receivers only (see Instant): filter them in the same statement.
+_RECEIVERS = {
+    "all": _ENQUEUE_NOTICES.format(receivers=""),
+    "only": _ENQUEUE_NOTICES.format(receivers="AND o.id IN :orgs"),
+    "besides": _ENQUEUE_NOTICES.format(receivers="AND o.id NOT IN :orgs"),
+}
+_NOTICE_STATEMENTS = {
+    name: text(sql).bindparams(bindparam("orgs", expanding=True)) if name != "all" else text(sql)
+    for name, sql in _RECEIVERS.items()
+}
+
+
+def _notice_statement(instant: Instant) -> tuple[TextClause, dict[str, Any]]:
+    if instant.only is not None:
+        return _NOTICE_STATEMENTS["only"], {"orgs": list(instant.only)}
+    if instant.besides:
+        return _NOTICE_STATEMENTS["besides"], {"orgs": list(instant.besides)}
+    return _NOTICE_STATEMENTS["all"], {}
 
 
 def _enqueue_notices(
@@ -276,9 +319,11 @@ def _enqueue_notices(
         cycle.id, "@", milestone.id, milestone.due.isoformat(), kind, instant.offset
     )
     head, tail = sample.split("@")
+    statement, receivers = _notice_statement(instant)
     result = conn.execute(
-        _ENQUEUE_NOTICES,
+        statement,
         {
+            **receivers,
             "head": head,
             "tail": tail,
             "cycle": cycle.id,
@@ -306,7 +351,7 @@ def _enqueue_digest(
     assert milestone.due is not None
     rows = conn.execute(
         text(
-            "SELECT o.id, o.name_th FROM milestone_status s "
+            "SELECT o.id, o.name_th, o.kind, o.name_en FROM milestone_status s "
             "JOIN agreements a ON a.pk = s.agreement_pk "
             "JOIN organisations o ON o.cycle_id = a.cycle_id AND o.id = a.org_id "
             f"WHERE {_UNMET} ORDER BY o.id"
@@ -317,7 +362,7 @@ def _enqueue_digest(
         return 0
     settings = cycle.settings
     escalation = instant.what == "escalation"
-    context: dict[str, Any] = {"pending": [[ident, name] for ident, name in rows]}
+    context: dict[str, Any] = {"pending": [list(row) for row in rows]}  # id, name_th, kind, name_en
     context["digest_of"] = instant.what
     created = enqueue(
         conn,

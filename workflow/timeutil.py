@@ -11,6 +11,8 @@ from zoneinfo import ZoneInfo
 
 from pythainlp.util import thai_strftime
 
+from workflow.errors import quoted
+
 BANGKOK = ZoneInfo("Asia/Bangkok")
 DAY_SECONDS = 86_400
 
@@ -20,8 +22,14 @@ class TimeFormatError(ValueError):
 
 
 def parse_instant(text: str) -> int:
-    """Parse an ISO 8601 time or date; no offset means Asia/Bangkok, a bare date its 00:00."""
+    """Parse an ISO 8601 time or date; no offset means Asia/Bangkok, a bare date its 00:00.
+
+    The one parser for times a user gives (CLI ``--at``/``--as-of``/``--now``, the API's
+    ``at``/``as_of``, scenario lines): empty or blank text is refused like any malformed time.
+    """
     value = text.strip()
+    if not value:
+        raise TimeFormatError("empty; expected an ISO 8601 time such as 2011-04-30T10:00")
     try:
         if len(value) == 10:
             day = dt.date.fromisoformat(value)
@@ -30,9 +38,9 @@ def parse_instant(text: str) -> int:
             moment = dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
             if moment.tzinfo is None:
                 moment = moment.replace(tzinfo=BANGKOK)
-    except ValueError as exc:
-        raise TimeFormatError(f"not an ISO 8601 time: {text!r}") from exc
-    return int(moment.timestamp())
+        return int(moment.timestamp())
+    except (ValueError, OverflowError) as exc:
+        raise TimeFormatError(f"not an ISO 8601 time: {quoted(text)}") from exc
 
 
 def parse_date(text: str) -> dt.date:
@@ -42,7 +50,7 @@ def parse_date(text: str) -> dt.date:
             raise ValueError(text)
         return dt.date.fromisoformat(text)
     except ValueError as exc:
-        raise TimeFormatError(f"not a date (YYYY-MM-DD): {text!r}") from exc
+        raise TimeFormatError(f"not a date (YYYY-MM-DD): {quoted(text)}") from exc
 
 
 def to_bangkok(instant: int) -> dt.datetime:

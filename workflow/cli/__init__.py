@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from workflow.cli import (  # noqa: F401  (importing registers the commands)
+    audit,
     core,
     db,
     reads,

@@ -49,6 +49,16 @@ class Settings:
         return db
 
 
+def _print_version(value: bool) -> None:
+    """``--version``: print ``rubrong <version>`` (the installed distribution's) and exit 0."""
+    if not value:
+        return
+    from importlib.metadata import version  # only when asked: keeps start-up cheap
+
+    sys.stdout.write(f"rubrong {version('rubrong')}\n")
+    raise typer.Exit()
+
+
 @app.callback()
 def global_options(
     ctx: typer.Context,
@@ -62,6 +72,12 @@ def global_options(
     cycle: Annotated[
         str | None, typer.Option("--cycle", help="cycle id (default: latest loaded)")
     ] = None,
+    _version: Annotated[
+        bool,
+        typer.Option(
+            "--version", callback=_print_version, is_eager=True, help="print the version and exit"
+        ),
+    ] = False,
 ) -> None:
     """Global options come before the command."""
     ctx.obj = Settings(

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import sys
 from pathlib import Path
 from typing import Annotated, Any
@@ -12,9 +11,12 @@ import typer
 from states.machine import mermaid
 from workflow.cli.app import CycleOption, JsonOption, app, parse_time_option, print_json, settings
 from workflow.config.validate import ConfigInvalid, read_cycle_file
+from workflow.documents import default_store, max_document_bytes
 from workflow.engine import FireRequest, fire
 from workflow.errors import BadInput
-from workflow.loading import load_cycle
+from workflow.esar import with_document
+from workflow.jsoninput import parse_json_object
+from workflow.loading import load_cycle, load_document
 from workflow.views import agreement_status
 
 
@@ -38,12 +40,20 @@ def validate(config: Annotated[Path, typer.Argument(help="cycle file (TOML)")]) 
 def load(
     ctx: typer.Context,
     config: Annotated[Path, typer.Argument(help="cycle file (TOML)")],
-    dry_run: Annotated[bool, typer.Option("--dry-run", help="show what would change")] = False,
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="show what would change, and its effects")
+    ] = False,
     apply_changes: Annotated[
         bool, typer.Option("--apply-changes", help="apply a changed file")
     ] = False,
+    as_json: JsonOption = False,
 ) -> None:
-    """Validate and store a cycle; create one agreement per group and organisation."""
+    """Validate and store a cycle; create one agreement per group and organisation.
+
+    ``--dry-run`` of a changed file also lists its effects: per agreement × milestone the due
+    date, status and late days that change, and the letters withdrawn and added, as
+    ``--apply-changes`` and then the next tick (up to the time already processed) make them.
+    """
     options = settings(ctx)
     try:
         cycle = read_cycle_file(config)
@@ -56,8 +66,13 @@ def load(
     outcome = load_cycle(
         db, options.clock, cycle, source, dry_run=dry_run, apply_changes=apply_changes
     )
-    for change in outcome.changes:
-        sys.stdout.write(change.line() + "\n")
+    if as_json:
+        print_json(load_document(outcome))
+    else:
+        for change in outcome.changes:
+            sys.stdout.write(change.line() + "\n")
+        if outcome.effects is not None:
+            sys.stdout.write("".join(line + "\n" for line in outcome.effects.lines()))
     messages = {
         "created": f"loaded cycle {cycle.id}: {outcome.agreements} agreements",
         "would_create": f"would load cycle {cycle.id}: {outcome.agreements} agreements (dry run)",
@@ -83,21 +98,7 @@ def parse_data(value: str | None) -> dict[str, Any] | None:
             text = Path(value[1:]).read_text(encoding="utf-8")
         except (OSError, UnicodeDecodeError) as exc:
             raise BadInput(f"--data {value}: cannot read the file ({exc})") from exc
-    try:
-        data = json.loads(text, parse_constant=_reject_constant)
-    except json.JSONDecodeError as exc:
-        raise BadInput(f"--data is not valid JSON: {exc}") from exc
-    if not isinstance(data, dict):
-        raise BadInput("--data must be a JSON object")
-    try:
-        json.dumps(data, ensure_ascii=False).encode("utf-8")
-    except UnicodeEncodeError as exc:
-        raise BadInput("--data holds an unpaired surrogate (\\ud800–\\udfff)") from exc
-    return data
-
-
-def _reject_constant(name: str) -> float:
-    raise BadInput(f"--data: {name} is not a number JSON allows")
+    return parse_json_object(text, "--data")
 
 
 @app.command(name="fire")
@@ -108,6 +109,10 @@ def fire_command(
     role: Annotated[str, typer.Option("--as", help="role: admin, province:TH-50, …")],
     at: Annotated[str | None, typer.Option("--at", help="effective time (ISO 8601)")] = None,
     data: Annotated[str | None, typer.Option("--data", help="JSON object or @FILE")] = None,
+    document: Annotated[
+        str | None,
+        typer.Option("--document", help="a PDF, DOCX or XLSX to submit (= data.document.path)"),
+    ] = None,
     cycle: CycleOption = None,
     as_json: JsonOption = False,
 ) -> None:
@@ -115,6 +120,12 @@ def fire_command(
     options = settings(ctx, cycle)
     effective = parse_time_option(at, "--at")
     payload = parse_data(data)
+    # A document (--document FILE, or data.document.path) is read, checked and stored at the
+    # engine's data step (workflow.esar); here it is only marked as pending.
+    store = default_store(options.db_url)
+    payload = with_document(
+        event, payload, store, max_document_bytes(), path=document, local_files=True
+    )
     db = options.database()
     request = FireRequest(agreement, event, role, effective, payload, options.cycle)
     result = fire(db, options.clock, request)

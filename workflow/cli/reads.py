@@ -1,7 +1,11 @@
-"""Read commands (every one takes --json): status, milestones, history, verify, score, report."""
+"""Read commands (every one takes --json): status, milestones, history, score, report.
+
+``verify`` lives with the other audit commands in ``workflow/cli/audit.py``.
+"""
 
 from __future__ import annotations
 
+import json
 import sys
 from pathlib import Path
 from typing import Annotated, Any
@@ -12,12 +16,11 @@ from rich.table import Table
 
 from workflow.cli.app import CycleOption, JsonOption, app, parse_time_option, print_json, settings
 from workflow.errors import BadInput
-from workflow.history import require_valid, verify
 from workflow.report import score_chart_svg, to_csv, to_json, to_xlsx
 from workflow.reporting import report_rows
 from workflow.repository import get_agreement, get_cycle
 from workflow.scores import agreement_score
-from workflow.views import history_rows, kpi_version_rows, milestone_rows, status_rows
+from workflow.views import iter_history_rows, kpi_version_rows, milestone_rows, status_rows
 
 console = Console(highlight=False)
 
@@ -47,7 +50,7 @@ def status(
         return
     _table(
         "status",
-        ["agreement", "kind", "name", "state", "next due", "overdue"],
+        ["agreement", "kind", "name", "state", "next due", "overdue (own)", "overdue (OPDC)"],
         [
             [
                 r["agreement"],
@@ -55,7 +58,8 @@ def status(
                 r["name_th"],
                 r["state"],
                 f"{r['next_due']['milestone']} {r['next_due']['due']}" if r["next_due"] else "",
-                ", ".join(r["overdue"]),
+                ", ".join(r["overdue_own"]),
+                ", ".join(r["overdue_opdc"]),
             ]
             for r in rows
         ],
@@ -105,52 +109,30 @@ def history(
     cycle: CycleOption = None,
     as_json: JsonOption = False,
 ) -> None:
-    """History entries in seq order (optionally one agreement's, optionally as of a time)."""
+    """History entries in seq order (optionally one agreement's, optionally as of a time).
+
+    Entries are written as they are read (a JSON array one entry per line with ``--json``),
+    so a history of millions of entries prints in constant memory.
+    """
     options = settings(ctx, cycle)
     instant = parse_time_option(as_of, "--as-of")
+    out = sys.stdout
     with options.database().read() as conn:
-        rows = history_rows(conn, options.cycle, agreement, instant)
-    if as_json:
-        print_json(rows)
-        return
-    _table(
-        "history",
-        ["seq", "agreement", "kind", "event", "from", "to", "actor", "at", "recorded"],
-        [
-            [
-                r["seq"],
-                r["agreement"],
-                r["kind"],
-                r["event"],
-                r["from"],
-                r["to"],
-                r["actor"],
-                r["at"],
-                r["recorded_at"],
-            ]
-            for r in rows
-        ],
-    )
-
-
-@app.command(name="verify")
-def verify_command(
-    ctx: typer.Context,
-    head: Annotated[
-        str | None, typer.Option("--head", help="the hash the chain must end at")
-    ] = None,
-    as_json: JsonOption = False,
-) -> None:
-    """Recompute the history hash chain; exit 6 naming the first bad entry."""
-    options = settings(ctx)
-    with options.database().read() as conn:
-        result = verify(conn, head)
-    if as_json:
-        print_json(result.as_json())
-    else:
-        state = "ok" if result.ok else f"BROKEN at seq {result.first_bad}: {result.reason}"
-        sys.stdout.write(f"{state}; {result.entries} entries verified; head {result.head}\n")
-    require_valid(result)
+        rows = iter_history_rows(conn, options.cycle, agreement, instant)
+        if as_json:
+            out.write("[")
+            for index, row in enumerate(rows):
+                out.write(",\n" if index else "\n")
+                out.write(json.dumps(row, ensure_ascii=False))
+            out.write("\n]\n")
+            return
+        for row in rows:
+            change = row["to"] if row["from"] == row["to"] else f"{row['from']} → {row['to']}"
+            out.write(
+                f"{row['seq']:>7}  {row['at']}  {row['agreement'] or '-':<15} {row['kind']:<6} "
+                f"{row['event']:<20} {change or '-':<40} {row['actor']}  "
+                f"(recorded {row['recorded_at']})\n"
+            )
 
 
 @app.command()

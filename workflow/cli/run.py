@@ -16,6 +16,7 @@ from notifications.mailers import Mailer
 from workflow.cli.app import Settings, app, parse_time_option
 from workflow.cli.service import make_mailer
 from workflow.clock import AcceleratedClock, SystemClock
+from workflow.defaults import LEADER_RETRY_SECONDS, POLL_SECONDS, RUN_BATCH
 from workflow.errors import BadInput, EnvironmentProblem
 from workflow.store import Database
 
@@ -24,9 +25,6 @@ if TYPE_CHECKING:  # the service (APScheduler…) is imported only when ``run`` 
 
 WEB_MODULE = "workflow.web.app"
 WEB_START_SECONDS = 20.0
-DEFAULT_POLL_SECONDS = 60.0
-DEFAULT_LEADER_RETRY_SECONDS = 2.0
-DEFAULT_BATCH = 200
 
 
 def parse_listen(value: str) -> tuple[str, int]:
@@ -38,8 +36,9 @@ def parse_listen(value: str) -> tuple[str, int]:
     return host, int(port)
 
 
-def load_web_app(db_url: str, clock: ServiceClock) -> Any:
-    """``workflow.web.app.create_app(db_url, clock)``, imported only when ``--web`` is given."""
+def load_web_app(db_url: str, clock: ServiceClock, mailer: Mailer | None = None) -> Any:
+    """``workflow.web.app.create_app(db_url, clock, mailer)``, imported only with ``--web``
+    (``mailer`` sends the dashboard's sign-in links)."""
     try:
         module = importlib.import_module(WEB_MODULE)
     except ModuleNotFoundError as exc:
@@ -48,7 +47,7 @@ def load_web_app(db_url: str, clock: ServiceClock) -> Any:
                 f"--web: the web dashboard is not available (module {WEB_MODULE} is missing)"
             ) from exc
         raise
-    return module.create_app(db_url, clock)
+    return module.create_app(db_url, clock, mailer)
 
 
 class WebServer:
@@ -117,17 +116,17 @@ def run_command(
     poll: Annotated[
         float,
         typer.Option("--poll", help="wall seconds between checks for mail queued elsewhere"),
-    ] = DEFAULT_POLL_SECONDS,
+    ] = POLL_SECONDS,
     leader_retry: Annotated[
         float,
         typer.Option(
             "--leader-retry",
             help="PostgreSQL: wall seconds between a follower's tries to lead the timers",
         ),
-    ] = DEFAULT_LEADER_RETRY_SECONDS,
+    ] = LEADER_RETRY_SECONDS,
     batch: Annotated[
         int, typer.Option("--batch", help="mail rows one dispatcher claims at a time")
-    ] = DEFAULT_BATCH,
+    ] = RUN_BATCH,
     clock_origin: Annotated[
         float | None,
         typer.Option(
@@ -188,7 +187,11 @@ def _serve(
         raise BadInput("--poll: must be a number of seconds > 0")
     clock = make_clock(clock_start, speed)
     listen = parse_listen(web) if web is not None else None
-    asgi = load_web_app(options.db_url, clock) if listen is not None else None
+    asgi = (
+        load_web_app(options.db_url, clock, cast(Mailer, make_mailer(options)))
+        if listen is not None
+        else None
+    )
     db = Database(options.db_url, pooled=True)
     log = JsonLog(clock)
     handler = JsonLogHandler(log)

@@ -49,6 +49,7 @@ def tick_command(
         mailer = make_mailer(options)
         sent = dispatch(db, mailer, instant)  # type: ignore[arg-type]
         summary.update(sent=sent.sent, retrying=sent.retrying, failed=len(sent.failed))
+        summary.update(released=sent.released)  # leases freed first (a killed dispatcher's)
         if sent.failed:
             sys.stderr.write(
                 f"rubrong: warning: {len(sent.failed)} notification(s) failed: "

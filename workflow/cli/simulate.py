@@ -21,13 +21,14 @@ from workflow.errors import BadInput
 from workflow.loading import load_cycle
 from workflow.reporting import report_rows
 from workflow.repository import CYCLES, latest_cycle_id
+from workflow.resources import bundled_cycle
 from workflow.scenario import Action, read_scenario
 from workflow.simulate import SimulationResult, simulate
 from workflow.store import Database
 from workflow.summary import print_summary
 from workflow.views import milestone_rows, status_rows
 
-BUNDLED_CYCLE = Path(__file__).resolve().parents[2] / "cycle_2554.toml"
+BUNDLED_CYCLE = bundled_cycle()
 
 
 def _cycle_source(config: Path | None, db_url: str) -> tuple[Cycle, str]:

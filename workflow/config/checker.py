@@ -7,6 +7,7 @@ are problems to print, so a valid 100,000-organisation file is never scanned twi
 from __future__ import annotations
 
 import datetime as dt
+import math
 import re
 from collections.abc import Iterable
 from decimal import Decimal, InvalidOperation
@@ -16,6 +17,7 @@ from typing import Any
 import pycountry
 
 from workflow.config.lines import Path
+from workflow.errors import quoted
 
 EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 ID_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]*$")
@@ -80,7 +82,9 @@ class Checker:
         """An e-mail address."""
         value = self.string(table, key, path)
         if value is not None and not EMAIL.match(value):
-            self.problem((*path, key), f"{dotted((*path, key))}: not an e-mail address: {value!r}")
+            self.problem(
+                (*path, key), f"{dotted((*path, key))}: not an e-mail address: {quoted(value)}"
+            )
             return None
         return value
 
@@ -94,7 +98,7 @@ class Checker:
                 raise ValueError(value)
             return dt.date.fromisoformat(value)
         except ValueError:
-            self.problem((*path, key), f"{dotted((*path, key))}: impossible date {value!r}")
+            self.problem((*path, key), f"{dotted((*path, key))}: impossible date {quoted(value)}")
             return None
 
     def integer(
@@ -113,11 +117,29 @@ class Checker:
         return value
 
     def number(self, value: Any, path: Path) -> Decimal | None:
-        """A TOML integer or float, as a Decimal."""
+        """A finite TOML integer or float, as the exact Decimal of the number as written.
+
+        NaN and infinities are refused, and so is a float written with more precision than
+        the file's stored form (a float) keeps, such as ``50.000000000000000000001``.
+        """
         if isinstance(value, bool) or not isinstance(value, int | float):
             self.problem(path, f"{dotted(path)} must be a number")
             return None
-        return Decimal(str(value))
+        if isinstance(value, int):
+            return Decimal(value)
+        written = getattr(value, "text", None) or repr(value)
+        if not math.isfinite(value):
+            self.problem(path, f"{dotted(path)} must be a finite number, not {written}")
+            return None
+        exact = Decimal(written.replace("_", ""))
+        if exact != Decimal(repr(float(value))):
+            self.problem(
+                path,
+                f"{dotted(path)}: {quoted(written)} has more precision than can be kept "
+                "(at most 15 significant digits)",
+            )
+            return None
+        return exact
 
     def decimal_string(self, table: dict[str, Any], key: str, path: Path) -> Decimal | None:
         """A decimal written as a string (``"3.0000"``)."""
@@ -129,7 +151,9 @@ class Checker:
             if not number.is_finite():
                 raise InvalidOperation(value)
         except InvalidOperation:
-            self.problem((*path, key), f"{dotted((*path, key))}: not a decimal string: {value!r}")
+            self.problem(
+                (*path, key), f"{dotted((*path, key))}: not a decimal string: {quoted(value)}"
+            )
             return None
         return number
 
@@ -181,8 +205,22 @@ class Checker:
 
 
 def dotted(path: Path) -> str:
-    """``milestones[3].due`` style name of a path."""
+    """``milestones[3].due`` style name of a path; an odd or long key appears quoted, cut short."""
     text = ""
     for part in path:
+        if isinstance(part, str) and not re.fullmatch(r"[A-Za-z0-9_-]{1,40}", part):
+            part = quoted(part)
         text += f"[{part}]" if isinstance(part, int) else (f".{part}" if text else part)
     return text
+
+
+class TomlFloat(float):
+    """A TOML float that remembers how it was written (``tomllib``'s ``parse_float`` hook)."""
+
+    text: str
+
+    def __new__(cls, text: str) -> TomlFloat:
+        """The float of ``text``, keeping ``text``."""
+        number = super().__new__(cls, text.replace("_", ""))
+        number.text = text
+        return number

@@ -13,6 +13,7 @@ import re
 import tomllib
 
 Path = tuple[str | int, ...]
+MAX_NESTING = 64
 
 # Each pattern is matched at the current position; the scanner never looks at one character at
 # a time, so a 100,000-organisation file with one typo is scanned in a second or two.
@@ -212,3 +213,33 @@ def _quoted_key(written: str) -> str:
     except tomllib.TOMLDecodeError:
         return written[1:-1]
     return value if isinstance(value, str) else written[1:-1]
+
+
+# Strings (so brackets inside them do not count), comments, and brackets: for the depth scan.
+_NESTING_TOKENS = re.compile(
+    r'"""[\s\S]*?"""|\'\'\'[\s\S]*?\'\'\'|"(?:[^"\\\n]|\\.)*"|\'[^\'\n]*\'|#[^\n]*|[\[\]{}]'
+)
+
+
+def nesting_line(text: str, limit: int = MAX_NESTING) -> int:
+    """The line where arrays and inline tables first nest deeper than ``limit`` (1 if never).
+
+    Iterative, for text that made the TOML parser run out of stack. Table headers count as
+    brackets too, which only matters for files that are not this deep anyway.
+    """
+    depth = 0
+    for match in _NESTING_TOKENS.finditer(text):
+        token = match.group()
+        if token in "[{":
+            depth += 1
+            if depth > limit:
+                return text.count("\n", 0, match.start()) + 1
+        elif token in "]}":
+            depth = max(0, depth - 1)
+    return 1
+
+
+def long_number_line(text: str, digits: int = 4300) -> int:
+    """The line of the first run of more than ``digits`` digits (1 if none)."""
+    match = re.search(f"[0-9_]{{{digits + 1},}}", text)
+    return 1 if match is None else text.count("\n", 0, match.start()) + 1

@@ -7,6 +7,7 @@ from typing import Any
 from states.machine import EVENTS, OWN
 from workflow.calendar import BusinessCalendar
 from workflow.config.checker import ID_PATTERN, Checker
+from workflow.config.letters import WORDING_KEYS, read_wording
 from workflow.config.lines import Path
 from workflow.config.model import (
     ACTORS,
@@ -17,6 +18,7 @@ from workflow.config.model import (
     Milestone,
     NotificationRules,
 )
+from workflow.errors import quoted
 
 # Which role fires the event that meets a deliverable of each actor.
 ACTOR_ROLES = {"organisation": OWN, "opdc": "admin", "committee": "committee", "nso": "admin"}
@@ -44,6 +46,7 @@ def read_milestones(
         "reminders",
         "penalty_per_business_day",
         "applies_to",
+        *WORDING_KEYS,
     )
     before = len(c.problems)
     business = BusinessCalendar(calendar) if calendar is not None else None
@@ -56,17 +59,18 @@ def read_milestones(
         if table is None:
             continue
         ident = c.string(table, "id", path)
-        name = ident if ident is not None else f"milestones[{index}]"
+        name = f"milestones[{index}]" if ident is None else _name(ident)
         if ident is not None and not ID_PATTERN.match(ident):
-            c.problem((*path, "id"), f"milestone id {ident!r} may use only A-Z a-z 0-9 _ -")
+            c.problem((*path, "id"), f"milestone id {quoted(ident)} may use only A-Z a-z 0-9 _ -")
         if ident is not None and ident in seen:
-            c.problem((*path, "id"), f"duplicate milestone id {ident!r}")
+            c.problem((*path, "id"), f"duplicate milestone id {quoted(ident)}")
         seen.add(ident or "")
         kind = c.string(table, "kind", path)
         if kind is not None and kind not in MILESTONE_KINDS:
             c.problem(
                 (*path, "kind"),
-                f"milestone {name}: kind must be one of {', '.join(MILESTONE_KINDS)}, not {kind!r}",
+                f"milestone {name}: kind must be one of {', '.join(MILESTONE_KINDS)}, "
+                f"not {quoted(kind)}",
             )
         # Checks that depend on the kind only make sense once the kind is known.
         known = kind in MILESTONE_KINDS
@@ -74,7 +78,7 @@ def read_milestones(
         if actor is not None and actor not in ACTORS:
             c.problem(
                 (*path, "actor"),
-                f"milestone {name}: actor must be one of {', '.join(ACTORS)}, not {actor!r}",
+                f"milestone {name}: actor must be one of {', '.join(ACTORS)}, not {quoted(actor)}",
             )
         due, start = c.date(table, "due", path), c.date(table, "start", path)
         if kind in ("cutoff", "window") and "due" not in table:
@@ -93,7 +97,7 @@ def read_milestones(
         elif event is not None and event not in EVENTS:
             c.problem(
                 (*path, "event"),
-                f"milestone {name}: unknown event {event!r} (known: {', '.join(EVENTS)})",
+                f"milestone {name}: unknown event {quoted(event)} (known: {', '.join(EVENTS)})",
             )
         elif (
             event is not None
@@ -130,13 +134,15 @@ def read_milestones(
             if value not in KINDS:
                 c.problem(
                     (*path, "applies_to", position),
-                    f"milestone {name}: applies_to {value!r} is not one of {', '.join(KINDS)}",
+                    f"milestone {name}: applies_to {quoted(value)} is not one of "
+                    f"{', '.join(KINDS)}",
                 )
         if applies is not None and not applies:
             c.problem((*path, "applies_to"), f"milestone {name}: applies_to must not be empty")
         if ident == CHANGE_CUTOFF_ID and kind not in (None, "cutoff"):
             c.problem((*path, "kind"), f"milestone {CHANGE_CUTOFF_ID} must be a cutoff")
         title_th = c.string(table, "title_th", path)
+        wording = read_wording(c, table, path, name)
         if len(c.problems) != before or not (ident and kind and actor and title_th):
             continue
         moved = due
@@ -165,6 +171,12 @@ def read_milestones(
                 else (),
                 penalty_per_business_day=penalty,
                 applies_to=frozenset(applies) if applies else frozenset(KINDS),
+                **wording,
             )
         )
     return tuple(out) if len(c.problems) == before else None
+
+
+def _name(ident: str) -> str:
+    """How messages name a milestone: its id, quoted and cut short when it is no valid id."""
+    return ident if ID_PATTERN.match(ident) and len(ident) <= 40 else quoted(ident)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass
 from decimal import Decimal
+from functools import cached_property
 from typing import Any
 
 from workflow.kpis import ScoringRules
@@ -13,6 +14,9 @@ KINDS = ("province", "group", "agency")
 MILESTONE_KINDS = ("deliverable", "cutoff", "window")
 ACTORS = ("organisation", "opdc", "committee", "nso")
 DEADLINE_POLICIES = ("keep", "next_business_day")
+# A notice dated on a receiver's non-business day stays (CONTRACT's default: due − N days) or
+# moves to the previous or the next business day.
+NOTICE_DAY_POLICIES = ("keep", "previous", "next")
 CHANGE_CUTOFF_ID = "change_requests"
 
 
@@ -46,6 +50,7 @@ class NotificationRules:
     escalate_after: int = 7
     catch_up_days: int = 3
     max_attempts: int = 8
+    non_business_days: str = "keep"
 
 
 @dataclass(frozen=True)
@@ -64,6 +69,12 @@ class Milestone:
     reminders: tuple[int, ...]
     penalty_per_business_day: Decimal | None
     applies_to: frozenset[str]
+    # How letters name the deliverable and the verb it takes (optional; notifications/wording.py
+    # derives a sentence from the title when they are absent).
+    deliverable_th: str | None = None
+    verb_th: str | None = None
+    deliverable_en: str | None = None
+    verb_en: str | None = None
 
     def applies(self, kind: str) -> bool:
         """Whether this milestone concerns organisations of ``kind``."""
@@ -96,6 +107,33 @@ class Organisation:
 
 
 @dataclass(frozen=True)
+class LetterSettings:
+    """What letters say about the OPDC: where to submit, whom to ask; supervisors' titles.
+
+    Every value is optional in the cycle file (``[cycle]`` and each party's
+    ``supervisor_title_th``/``_en``); ``notifications.wording`` supplies the defaults.
+    """
+
+    public_url: str | None = None
+    contact_name_th: str | None = None
+    contact_name_en: str | None = None
+    contact_phone: str | None = None
+    contact_email: str | None = None
+    address_th: str | None = None
+    address_en: str | None = None
+    # (party id, Thai title, English title) for the parties whose file entry names them.
+    supervisor_titles: tuple[tuple[str, str | None, str | None], ...] = ()
+
+    def supervisor_title(self, party: str) -> tuple[str | None, str | None]:
+        """The (Thai, English) supervisor title the file gives ``party``, else (None, None)."""
+        return self._titles.get(party, (None, None))
+
+    @cached_property
+    def _titles(self) -> dict[str, tuple[str | None, str | None]]:
+        return {party: (th, en) for party, th, en in self.supervisor_titles}
+
+
+@dataclass(frozen=True)
 class Cycle:
     """A whole validated cycle file."""
 
@@ -113,6 +151,7 @@ class Cycle:
     groups: tuple[Group, ...]
     organisations: tuple[Organisation, ...]
     document: dict[str, Any]
+    letters: LetterSettings = LetterSettings()
 
     def milestone(self, milestone_id: str) -> Milestone | None:
         """The milestone with this id, if any."""

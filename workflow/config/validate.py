@@ -5,22 +5,33 @@ from __future__ import annotations
 import json
 import re
 import tomllib
+from dataclasses import replace
 from decimal import Decimal
 from pathlib import Path as FilePath
 from typing import Any, TypeVar
 
-from workflow.config.checker import ID_PATTERN, Checker, dotted, province_codes
-from workflow.config.lines import Path, key_lines, line_of
+from workflow.config.checker import ID_PATTERN, Checker, TomlFloat, dotted, province_codes
+from workflow.config.letters import CYCLE_KEYS, read_letters, supervisor_titles
+from workflow.config.lines import (
+    MAX_NESTING,
+    Path,
+    key_lines,
+    line_of,
+    long_number_line,
+    nesting_line,
+)
 from workflow.config.milestones import read_milestones
 from workflow.config.model import (
     DEADLINE_POLICIES,
+    NOTICE_DAY_POLICIES,
     CalendarChange,
     CalendarConfig,
     Cycle,
     NotificationRules,
 )
 from workflow.config.parties import check_unique_ids, read_groups, read_organisations
-from workflow.errors import BadInput
+from workflow.errors import BadInput, quoted
+from workflow.jsoninput import utf8_position
 from workflow.kpis import ScoringRules
 
 _T = TypeVar("_T")
@@ -37,20 +48,28 @@ class ConfigInvalid(BadInput):
 def read_cycle_file(path: FilePath) -> Cycle:
     """Read, parse and validate a cycle file."""
     try:
-        text = path.read_text(encoding="utf-8")
+        raw = path.read_bytes()
     except FileNotFoundError as exc:
         raise BadInput(f"{path}: no such file") from exc
-    except UnicodeDecodeError as exc:
-        raise ConfigInvalid([f"{path}:1: the file is not valid UTF-8 ({exc.reason})"]) from exc
     except OSError as exc:
         raise BadInput(f"{path}: cannot read: {exc.strerror}") from exc
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line, column = utf8_position(raw, exc.start)
+        raise ConfigInvalid(
+            [
+                f"{path}:{line}: the file is not valid UTF-8 (byte 0x{raw[exc.start]:02x} at "
+                f"column {column}: {exc.reason})"
+            ]
+        ) from None
     return parse_cycle(text, str(path))
 
 
 def parse_cycle(text: str, filename: str = "<cycle>") -> Cycle:
     """Parse and validate cycle-file text; raise ``ConfigInvalid`` listing every problem."""
     try:
-        document = tomllib.loads(text)
+        document = tomllib.loads(text, parse_float=TomlFloat)
     except tomllib.TOMLDecodeError as exc:
         match = re.search(r"at line (\d+)", str(exc))
         if match:
@@ -59,7 +78,15 @@ def parse_cycle(text: str, filename: str = "<cycle>") -> Cycle:
             line = str(max(1, len(text.splitlines())))
         else:
             line = "1"
-        raise ConfigInvalid([f"{filename}:{line}: TOML syntax error: {exc}"]) from exc
+        raise ConfigInvalid(
+            [f"{filename}:{line}: TOML syntax error: {one_line(str(exc))}"]
+        ) from None
+    except RecursionError:
+        deep = f"arrays or inline tables nested more than {MAX_NESTING} levels deep"
+        raise ConfigInvalid([f"{filename}:{nesting_line(text)}: {deep}"]) from None
+    except ValueError:  # an integer of thousands of digits (Python's int conversion limit)
+        line = long_number_line(text)
+        raise ConfigInvalid([f"{filename}:{line}: a number with too many digits"]) from None
     checker = Checker()
     cycle = _Reader(checker, document).cycle()
     if checker.problems or cycle is None:
@@ -68,8 +95,16 @@ def parse_cycle(text: str, filename: str = "<cycle>") -> Cycle:
             ((line_of(lines, path), message) for path, message in checker.problems),
             key=lambda item: item[0],
         )
-        raise ConfigInvalid([f"{filename}:{line}: {message}" for line, message in problems])
+        raise ConfigInvalid(
+            [f"{filename}:{line}: {one_line(message)}" for line, message in problems]
+        )
     return cycle
+
+
+def one_line(message: str, limit: int = 400) -> str:
+    """A problem as one printable line of at most ``limit`` characters (a last safety net)."""
+    text = "".join(c if c.isprintable() else f"\\u{ord(c):04x}" for c in message[: limit * 2])
+    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 def canonical_json(document: dict[str, Any]) -> str:
@@ -110,6 +145,7 @@ class _Reader:
         groups, organisations = read_groups(self.c, self.doc, organisations)
         milestones = read_milestones(self.c, self.doc, calendar, notifications)
         check_unique_ids(self.c, self.doc)
+        letters = read_letters(self.c, self.doc)
         if head is None or calendar is None or notifications is None or scoring is None:
             return None
         if milestones is None or groups is None or organisations is None:
@@ -129,6 +165,7 @@ class _Reader:
             groups=groups,
             organisations=organisations,
             document=self.doc,
+            letters=letters,
         )
 
     def _cycle_table(self) -> dict[str, Any] | None:
@@ -144,7 +181,7 @@ class _Reader:
         )
         if "cycle" not in self.doc:
             return None  # reported once, as a missing top-level key
-        table = c.table(self.doc["cycle"], path, (*required, "name_en"), required)
+        table = c.table(self.doc["cycle"], path, (*required, "name_en", *CYCLE_KEYS), required)
         if table is None:
             return None
         out: dict[str, Any] = {
@@ -157,11 +194,13 @@ class _Reader:
             "opdc_supervisor_email": c.email(table, "opdc_supervisor_email", path),
         }
         if out["id"] is not None and not ID_PATTERN.match(out["id"]):
-            c.problem((*path, "id"), f"cycle.id {out['id']!r} may use only A-Z a-z 0-9 _ -")
+            c.problem((*path, "id"), f"cycle.id {quoted(out['id'])} may use only A-Z a-z 0-9 _ -")
             out["id"] = None
         timezone = c.string(table, "timezone", path)
         if timezone is not None and timezone != "Asia/Bangkok":
-            c.problem((*path, "timezone"), f"cycle.timezone must be Asia/Bangkok, not {timezone!r}")
+            c.problem(
+                (*path, "timezone"), f"cycle.timezone must be Asia/Bangkok, not {quoted(timezone)}"
+            )
         if out["starts"] and out["ends"] and out["ends"] < out["starts"]:
             c.problem((*path, "ends"), "cycle.ends is before cycle.starts")
         required_out = [key for key in out if key != "name_en"]
@@ -180,7 +219,8 @@ class _Reader:
         holidays_country = c.string(table, "holidays", path) or "TH"
         if holidays_country != "TH":
             c.problem(
-                (*path, "holidays"), f'calendar.holidays must be "TH", not {holidays_country!r}'
+                (*path, "holidays"),
+                f'calendar.holidays must be "TH", not {quoted(holidays_country)}',
             )
             ok = False
         policy = c.string(table, "deadline_policy", path) or "keep"
@@ -188,14 +228,14 @@ class _Reader:
             c.problem(
                 (*path, "deadline_policy"),
                 f"calendar.deadline_policy must be one of "
-                f"{', '.join(DEADLINE_POLICIES)}, not {policy!r}",
+                f"{', '.join(DEADLINE_POLICIES)}, not {quoted(policy)}",
             )
             ok = False
         scope = c.string(table, "receiver_scope", path) or "TH-10"
         if scope not in province_codes():
             c.problem(
                 (*path, "receiver_scope"),
-                f"calendar.receiver_scope: unknown ISO 3166-2:TH code {scope!r}",
+                f"calendar.receiver_scope: unknown ISO 3166-2:TH code {quoted(scope)}",
             )
             ok = False
         changes = {name: self._calendar_changes(table, name) for name in ("add", "remove")}
@@ -225,7 +265,7 @@ class _Reader:
                 if code not in province_codes():
                     c.problem(
                         (*path, "scope", position),
-                        f"unknown ISO 3166-2:TH code {code!r} in {dotted(path)}.scope",
+                        f"unknown ISO 3166-2:TH code {quoted(code)} in {dotted(path)}.scope",
                     )
                     ok = False
             if day is None:
@@ -243,6 +283,7 @@ class _Reader:
             "escalate_after",
             "catch_up_days",
             "max_attempts",
+            "non_business_days",
         )
         table = c.table(self.doc.get("notifications", {}), path, keys)
         if table is None:
@@ -252,7 +293,15 @@ class _Reader:
         send_time = c.string(table, "send_time", path) or defaults.send_time
         if not re.fullmatch(r"([01]\d|2[0-3]):[0-5]\d", send_time):
             c.problem(
-                (*path, "send_time"), f"notifications.send_time must be HH:MM, not {send_time!r}"
+                (*path, "send_time"),
+                f"notifications.send_time must be HH:MM, not {quoted(send_time)}",
+            )
+        shift = c.string(table, "non_business_days", path) or defaults.non_business_days
+        if shift not in NOTICE_DAY_POLICIES:
+            c.problem(
+                (*path, "non_business_days"),
+                f"notifications.non_business_days must be one of {', '.join(NOTICE_DAY_POLICIES)}"
+                f", not {quoted(shift)}",
             )
         rules = NotificationRules(
             send_time=send_time,
@@ -269,6 +318,7 @@ class _Reader:
             max_attempts=_or(
                 c.integer(table, "max_attempts", path, minimum=1), defaults.max_attempts
             ),
+            non_business_days=shift,
         )
         return rules if len(c.problems) == before else None
 
@@ -295,7 +345,7 @@ class _Reader:
             name, minimum = c.string(tier, "name", where), c.decimal_string(tier, "min", where)
             if name is not None and minimum is not None:
                 if any(existing == name for existing, _ in tiers):
-                    c.problem((*where, "name"), f"duplicate tier name {name!r}")
+                    c.problem((*where, "name"), f"duplicate tier name {quoted(name)}")
                 tiers.append((name, minimum))
         floor = c.decimal_string(table, "floor", path) if "floor" in table else None
         if len(c.problems) != before:
@@ -311,7 +361,7 @@ class _Reader:
         before = len(c.problems)
         for key, raw in value.items():
             if not re.fullmatch(r"[1-9]\d*", key):
-                c.problem((*path, key), f"dimension {key!r} must be a positive whole number")
+                c.problem((*path, key), f"dimension {quoted(key)} must be a positive whole number")
                 continue
             number = c.number(raw, (*path, key))
             if number is not None and number < 0:
@@ -339,6 +389,9 @@ def cycle_settings(document: dict[str, Any]) -> Cycle:
     slim = {key: value for key, value in document.items() if key not in ("groups", "organisations")}
     checker = Checker()
     cycle = _Reader(checker, slim).cycle()
+    if cycle is not None:  # the parties' supervisor titles are in the full document
+        titles = supervisor_titles(document)
+        cycle = replace(cycle, letters=replace(cycle.letters, supervisor_titles=titles))
     if cycle is None:
         problems = "; ".join(message for _, message in checker.problems)
         raise BadInput(f"the stored cycle no longer validates: {problems}")

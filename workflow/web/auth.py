@@ -1,25 +1,31 @@
-"""Who is asking: Bearer tokens for the API, a cookie for the dashboard.
+"""Who is asking: Bearer tokens for the API, a server-side session for the dashboard.
 
-Every refusal (an unknown or revoked token, a non-admin asking for admin pages) is written to
-the security log with :func:`workflow.security.record_refusal`; a request with no token at all
-is simply told to authenticate (nothing to record about nobody).
+Every refusal (an unknown or revoked token, a resource the role may not read at all, a single
+row it may not read) is written to the security log with
+:func:`workflow.security.record_refusal`; a request with no token at all is simply told to
+authenticate (nothing to record about nobody). What a role may read is decided in one place,
+:mod:`workflow.access`; this module only turns its answers into 403 and 404.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import NoReturn
 
 from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
-from workflow.clock import Clock
+from notifications.mailers import Mailer
+from workflow.access import Resource, may_read, readers
+from workflow.clock import Clock, SystemClock
 from workflow.errors import NotAuthorised
 from workflow.security import record_refusal
 from workflow.store import Database
 from workflow.users import User, authenticate, token_prefix
-from workflow.web.problems import Problem
+from workflow.web.problems import NotFound, Problem
 
-COOKIE = "rubrong_token"
+COOKIE = "rubrong_token"  # the old cookie that held a raw token: now only ever deleted
 bearer = HTTPBearer(
     auto_error=False,
     scheme_name="token",
@@ -29,10 +35,13 @@ bearer = HTTPBearer(
 
 @dataclass(frozen=True)
 class Services:
-    """What the web layer needs: the database and the clock."""
+    """What the web layer needs: the database, the clock, a mailer for sign-in links, and
+    the wall clock that sessions and sign-in links expire by (``clock`` may be virtual)."""
 
     db: Database
     clock: Clock
+    mailer: Mailer | None = None
+    wall: Clock = field(default_factory=SystemClock)
 
 
 def services(request: Request) -> Services:
@@ -41,13 +50,14 @@ def services(request: Request) -> Services:
     return found
 
 
-def _action(request: Request) -> str:
+def request_action(request: Request) -> str:
+    """The request as the security log names it: ``METHOD /path``."""
     return f"{request.method} {request.url.path}"
 
 
 def check_token(svc: Services, token: str, action: str) -> User | None:
     """The user holding ``token``; a failed attempt is logged as a refusal."""
-    user = authenticate(svc.db, token)
+    user = authenticate(svc.db, token, svc.clock)
     if user is None:
         prefix = token_prefix(token)
         actor = f"token {prefix}…" if prefix else "malformed token"
@@ -64,31 +74,59 @@ def api_user(
     """The API caller: 401 without a valid, unrevoked Bearer token."""
     if credentials is None:
         raise Problem(401, "authentication required: send Authorization: Bearer TOKEN")
-    user = check_token(services(request), credentials.credentials, _action(request))
+    user = check_token(services(request), credentials.credentials, request_action(request))
     if user is None:
         raise Problem(401, "the token is unknown or revoked")
     return user
 
 
+def reader(resource: Resource) -> Callable[..., User]:
+    """A dependency: the API caller, 403 (logged) unless its role may read ``resource``."""
+
+    def dependency(request: Request, user: User = Depends(api_user)) -> User:
+        check_read(services(request), user, resource, request_action(request))
+        return user
+
+    return dependency
+
+
+def check_read(svc: Services, user: User, resource: Resource, action: str) -> None:
+    """403 (logged) unless ``user``'s role may read ``resource`` at all."""
+    if not may_read(user.role, resource):
+        who = " or ".join(readers(resource))
+        refuse(svc, user, None, action, f"only {who} may read {resource.value.replace('_', ' ')}")
+
+
 def admin_user(request: Request, user: User = Depends(api_user)) -> User:
     """An ``admin`` caller: 403 (logged) for anyone else."""
     if not user.is_admin:
-        refuse(services(request), user, None, _action(request), "only admin may read this")
+        refuse(services(request), user, None, request_action(request), "only admin may read this")
     return user
 
 
-def refuse(svc: Services, user: User, agreement: str | None, action: str, reason: str) -> None:
-    """Log an authorisation failure and raise it (403)."""
+def _record(svc: Services, user: User, agreement: str | None, action: str, reason: str) -> None:
     error = NotAuthorised(f"{user.role}: {reason}")
     record_refusal(
         svc.db, svc.clock, str(user.role), agreement, f"{action} (user {user.name})", error
     )
-    raise error
+
+
+def refuse(svc: Services, user: User, agreement: str | None, action: str, reason: str) -> NoReturn:
+    """Log an authorisation failure and raise it (403)."""
+    _record(svc, user, agreement, action, reason)
+    raise NotAuthorised(f"{user.role}: {reason}")
+
+
+def hide(
+    svc: Services, user: User, agreement: str | None, action: str, reason: str, answer: str
+) -> NoReturn:
+    """Log a refused read of a single row and answer 404 ``answer`` (as for an unknown row)."""
+    _record(svc, user, agreement, action, reason)
+    raise NotFound(answer)
 
 
 def cookie_user(request: Request) -> User | None:
-    """The dashboard's signed-in user, from the cookie (None when absent or no longer valid)."""
-    token = request.cookies.get(COOKIE)
-    if not token:
-        return None
-    return check_token(services(request), token, _action(request))
+    """The dashboard's signed-in person (None when not signed in or no longer valid)."""
+    from workflow.web.session import session_user  # session imports this module
+
+    return session_user(request)

@@ -3,15 +3,20 @@
 A ``Content-Length`` over the limit is refused without reading a byte of the body. Otherwise
 the body is read here first, counting the bytes as they stream in (chunked uploads have no
 length), and refused as soon as the count passes the limit; a body within the limit is then
-handed to the application unchanged.
+handed to the application unchanged. The limit is ``MAX_BODY``, except for a document
+uploaded with an event (``_limit_for``).
 """
 
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
 
+from workflow.documents import max_document_bytes
+from workflow.errors import BadInput
+from workflow.web.content import media_type
 from workflow.web.problems import PROBLEM_TYPE, problem_body
 
 MAX_BODY = 1_048_576
@@ -39,8 +44,9 @@ class BodyLimit:
         if declared == -1:
             await _refuse(send, 400, "Content-Length is not a number")
             return
-        if declared is not None and declared > self.limit:
-            await _refuse(send, 413, self._detail(f"declares {declared} bytes"))
+        limit = _limit_for(scope, self.limit)
+        if declared is not None and declared > limit:
+            await _refuse(send, 413, _detail(f"declares {declared} bytes", limit))
             return
         chunks: list[bytes] = []
         size = 0
@@ -50,8 +56,8 @@ class BodyLimit:
                 return
             body = message.get("body", b"")
             size += len(body)
-            if size > self.limit:
-                await _refuse(send, 413, self._detail(f"sent more than {self.limit} bytes"))
+            if size > limit:
+                await _refuse(send, 413, _detail(f"sent more than {limit} bytes", limit))
                 return
             chunks.append(body)
             if not message.get("more_body", False):
@@ -67,8 +73,33 @@ class BodyLimit:
 
         await self.app(scope, replay, send)
 
-    def _detail(self, what: str) -> str:
-        return f"the request body {what}; the limit is {self.limit} bytes"
+
+def _detail(what: str, limit: int) -> str:
+    return f"the request body {what}; the limit is {limit} bytes"
+
+
+# A document uploaded with an event (multipart/form-data on the events endpoint only) may be
+# up to the document size limit (workflow.documents, 20 MiB by default); the body may then hold
+# that plus the event's JSON (at most MAX_BODY) and the multipart framing. The document's own
+# limit is checked again, exactly, where the form is read (413 there too).
+_EVENTS_PATH = re.compile(
+    r"^(/api/v1/agreements/[^/]+/events|/agreements/[^/]+/esar/(sar6|esar9|sar12))/?$"
+)  # the second: the e-SAR Card form (workflow.web.forms.esar)
+
+
+def _limit_for(scope: Scope, limit: int) -> int:
+    """``limit``, or for a multipart POST to the events endpoint the larger upload limit."""
+    if scope.get("method") != "POST" or not _EVENTS_PATH.match(scope.get("path", "")):
+        return limit
+    for name, value in scope.get("headers", []):
+        if name.lower() == b"content-type":
+            if media_type(value.decode("latin-1")) != "multipart/form-data":
+                return limit
+            try:
+                return max_document_bytes() + limit + 64 * 1024
+            except BadInput:  # a malformed setting: the form is then refused, saying why
+                return limit
+    return limit
 
 
 def _content_length(scope: Scope) -> int | None:

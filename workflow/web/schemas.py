@@ -12,6 +12,12 @@ from states.machine import EVENTS
 from workflow.web.problems import PROBLEM_TYPE, TITLES
 
 NULLABLE_STRING: dict[str, Any] = {"type": ["string", "null"]}
+# A time a client sends (``at``, ``as_of``): an RFC 3339 date-time or a bare date. Blank or
+# malformed text is answered 422; describing it exactly keeps schemathesis' data checks honest.
+TIME: dict[str, Any] = {
+    "type": "string",
+    "anyOf": [{"format": "date-time"}, {"format": "date"}],
+}
 INSTANT: dict[str, Any] = {"type": ["string", "null"], "description": "ISO 8601 with +07:00"}
 
 AGREEMENT: dict[str, Any] = {
@@ -28,6 +34,16 @@ AGREEMENT: dict[str, Any] = {
             "properties": {"milestone": {"type": "string"}, "due": {"type": "string"}},
         },
         "overdue": {"type": "array", "items": {"type": "string"}},
+        "overdue_own": {
+            "type": "array",
+            "items": {"type": "string"},
+            "description": "missed milestones that are the organisation's move",
+        },
+        "overdue_opdc": {
+            "type": "array",
+            "items": {"type": "string"},
+            "description": "missed milestones waiting for the OPDC (or its committee)",
+        },
     },
 }
 MILESTONE: dict[str, Any] = {
@@ -111,7 +127,7 @@ VERIFY: dict[str, Any] = {
 }
 USER: dict[str, Any] = {
     "type": "object",
-    "required": ["name", "role", "token_prefix", "created_at", "revoked_at", "active"],
+    "required": ["id", "name", "role", "email", "revoked", "token_prefix", "created_at"],
 }
 SECURITY_ENTRY: dict[str, Any] = {
     "type": "object",
@@ -140,7 +156,7 @@ EVENT_REQUEST: dict[str, Any] = {
                         "event": {"type": "string", "enum": list(EVENTS)},
                         "data": {"type": ["object", "null"]},
                         "at": {
-                            "type": "string",
+                            **TIME,
                             "description": "effective time, ISO 8601 (admin only)",
                         },
                     },
@@ -161,3 +177,38 @@ def ok(schema: dict[str, Any], *codes: int, many: bool = False) -> dict[int | st
             "content": {PROBLEM_TYPE: {"schema": PROBLEM}},
         }
     return out
+
+
+# Every status an /api/v1 operation can answer besides its success, decided in one place and
+# added to whatever the route itself declares (``complete_openapi``):
+# 401 no or bad token · 413 body too large (before authentication) · 422 a malformed query,
+# path, body or time · and for writes 403 not authorised · 404 unknown agreement ·
+# 409 not allowed now or lost race · 415 a body that is neither JSON nor multipart.
+STATUSES_ALWAYS = (401, 413, 422)
+STATUSES_BY_METHOD: dict[str, tuple[int, ...]] = {"post": (403, 404, 409, 415)}
+# Query parameters that carry a time and are described by ``TIME``.
+TIME_PARAMETERS = ("as_of",)
+
+
+def complete_openapi(document: dict[str, Any]) -> dict[str, Any]:
+    """Add the statuses of the table above to every /api/v1 operation; describe time params.
+
+    Returns ``document``, changed in place. Routes may declare more statuses (403 on admin-only
+    reads, 404 where an agreement is named); nothing declared is removed.
+    """
+    problem = {"content": {PROBLEM_TYPE: {"schema": PROBLEM}}}
+    for path, operations in document.get("paths", {}).items():
+        if not path.startswith("/api/"):
+            continue
+        for method, operation in operations.items():
+            if not isinstance(operation, dict) or "responses" not in operation:
+                continue
+            responses = operation["responses"]
+            for code in (*STATUSES_ALWAYS, *STATUSES_BY_METHOD.get(method, ())):
+                responses.setdefault(
+                    str(code), {"description": TITLES.get(code, "Error"), **problem}
+                )
+            for parameter in operation.get("parameters", []):
+                if parameter.get("in") == "query" and parameter.get("name") in TIME_PARAMETERS:
+                    parameter["schema"] = {**TIME, "description": "ISO 8601"}
+    return document
