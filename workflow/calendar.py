@@ -12,8 +12,6 @@ from collections import defaultdict
 from functools import lru_cache
 from typing import Protocol
 
-import holidays
-
 from workflow.config.model import CalendarConfig
 
 _ONE_DAY = dt.timedelta(days=1)
@@ -35,6 +33,8 @@ class BusinessCalendar:
     """``holidays`` (categories public + government) with scoped additions and removals."""
 
     def __init__(self, config: CalendarConfig) -> None:
+        import holidays  # only where days are judged (not to print a status)
+
         self._base = holidays.country_holidays(config.holidays, categories=("public", "government"))
         self._added: dict[dt.date, set[str] | None] = defaultdict(set)
         self._removed: dict[dt.date, set[str] | None] = defaultdict(set)

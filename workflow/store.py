@@ -22,11 +22,11 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, OperationalError
 from sqlalchemy.pool import NullPool
 
+from workflow.defaults import DEFAULT_URL
 from workflow.errors import BadInput, EnvironmentProblem
 from workflow.migrate import ensure_schema
 
 CHAIN_LOCK_ID = 0x5255_4252  # "RUBR": the advisory lock serialising history appends
-DEFAULT_URL = "sqlite:///rubrong.db"
 SQLITE_CACHE_KIB = 64 * 1024  # page cache per connection (KiB)
 SQLITE_MMAP_BYTES = 256 * 1024 * 1024  # memory-mapped reads of the database file
 

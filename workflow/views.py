@@ -9,11 +9,13 @@ from typing import Any
 
 from sqlalchemy import Connection, Select, false, func, or_, select, text
 
-from notifications.outbox import OUTBOX
 from workflow.access import EVERYTHING, RowScope
 from workflow.history import HISTORY, printed
 from workflow.repository import Agreement, get_cycle, list_agreements
+from workflow.tables import OutboxRow
 from workflow.timeutil import format_instant
+
+OUTBOX = OutboxRow.__table__  # type: ignore[attr-defined]
 
 HISTORY_BATCH = 1000  # history rows fetched at a time when streaming
 

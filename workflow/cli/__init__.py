@@ -1,17 +1,11 @@
-"""The ``rubrong`` command line: the operator's console (CONTRACT.md)."""
+"""The ``rubrong`` command line: the operator's console (CONTRACT.md).
+
+Commands are loaded on demand (``workflow/cli/commands.py`` is the table); ``main`` is the
+console entry point.
+"""
 
 from __future__ import annotations
 
-from workflow.cli import (  # noqa: F401  (importing registers the commands)
-    audit,
-    core,
-    db,
-    reads,
-    run,
-    service,
-    simulate,
-    users,
-)
-from workflow.cli.app import app, main
+from workflow.cli.entry import main
 
-__all__ = ["app", "main"]
+__all__ = ["main"]

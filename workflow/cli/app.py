@@ -11,14 +11,16 @@ import json
 import os
 import sys
 from dataclasses import dataclass
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
 from workflow.clock import Clock, SystemClock
+from workflow.defaults import DEFAULT_URL
 from workflow.errors import BadInput, RubrongError
-from workflow.store import DEFAULT_URL, Database
-from workflow.timeutil import TimeFormatError, parse_instant
+
+if TYPE_CHECKING:  # imported when a command opens the database, not to print --help
+    from workflow.store import Database
 
 _OPEN: list[Database] = []  # disposed when the command ends
 
@@ -42,6 +44,8 @@ class Settings:
 
     def database(self, create: bool = True) -> Database:
         """The database (one per command run), with its schema created when missing."""
+        from workflow.store import Database
+
         db = Database(self.db_url)
         _OPEN.append(db)
         if create:
@@ -111,6 +115,8 @@ def parse_time_option(value: str | None, option: str) -> int | None:
     """An ISO 8601 option value as an instant; exit 2 when malformed."""
     if value is None:
         return None
+    from workflow.timeutil import TimeFormatError, parse_instant
+
     try:
         return parse_instant(value)
     except TimeFormatError as exc:
@@ -144,8 +150,8 @@ _USAGE_ERRORS = _classes("UsageError")
 _CLICK_ERRORS = _classes("ClickException")
 
 
-def main(argv: list[str] | None = None) -> None:
-    """The console entry point: runs the app behind the error boundary."""
+def run_command(argv: list[str] | None = None) -> None:
+    """Run the app (the commands registered so far) behind the error boundary."""
     command = typer.main.get_command(app)
     try:
         code = command.main(args=argv, prog_name="rubrong", standalone_mode=False)

@@ -11,21 +11,19 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-from rich.console import Console
-from rich.table import Table
 
 from workflow.cli.app import CycleOption, JsonOption, app, parse_time_option, print_json, settings
 from workflow.errors import BadInput
-from workflow.report import score_chart_svg, to_csv, to_json, to_xlsx
-from workflow.reporting import report_rows
-from workflow.repository import get_agreement, get_cycle
-from workflow.scores import agreement_score
-from workflow.views import iter_history_rows, kpi_version_rows, milestone_rows, status_rows
 
-console = Console(highlight=False)
+# Each command imports what it reads with (scoring, reports, rich tables) in its own body: one
+# command's process should not pay for the others' libraries.
 
 
 def _table(title: str, columns: list[str], rows: list[list[Any]]) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    console = Console(highlight=False)
     table = Table(title=title, show_lines=False)
     for column in columns:
         table.add_column(column)
@@ -42,6 +40,8 @@ def status(
     as_json: JsonOption = False,
 ) -> None:
     """Each agreement's state, next due deliverable and overdue milestones."""
+    from workflow.views import status_rows
+
     options = settings(ctx, cycle)
     with options.database().read() as conn:
         rows = status_rows(conn, options.cycle, agreements or None)
@@ -74,6 +74,8 @@ def milestones(
     as_json: JsonOption = False,
 ) -> None:
     """Every agreement × milestone that concerns it, with status and late days."""
+    from workflow.views import milestone_rows
+
     options = settings(ctx, cycle)
     with options.database().read() as conn:
         rows = milestone_rows(conn, options.cycle, agreements or None)
@@ -114,6 +116,8 @@ def history(
     Entries are written as they are read (a JSON array one entry per line with ``--json``),
     so a history of millions of entries prints in constant memory.
     """
+    from workflow.views import iter_history_rows
+
     options = settings(ctx, cycle)
     instant = parse_time_option(as_of, "--as-of")
     out = sys.stdout
@@ -143,6 +147,9 @@ def score(
     as_json: JsonOption = False,
 ) -> None:
     """An agreement's score, every step shown so anyone can recompute it."""
+    from workflow.repository import get_agreement, get_cycle
+    from workflow.scores import agreement_score
+
     options = settings(ctx, cycle)
     with options.database().read() as conn:
         stored = get_cycle(conn, options.cycle)
@@ -172,6 +179,9 @@ def report(
     as_json: JsonOption = False,
 ) -> None:
     """Every agreement ranked by final score (csv, json or xlsx)."""
+    from workflow.report import score_chart_svg, to_csv, to_json, to_xlsx
+    from workflow.reporting import report_rows
+
     options = settings(ctx, cycle)
     if as_json:
         fmt = "json"
@@ -203,6 +213,8 @@ def kpis(
     as_json: JsonOption = False,
 ) -> None:
     """Every KPI set the agreement has had (proposed, negotiated, changed), oldest first."""
+    from workflow.views import kpi_version_rows
+
     options = settings(ctx, cycle)
     with options.database().read() as conn:
         rows = kpi_version_rows(conn, options.cycle, agreement)

@@ -14,8 +14,6 @@ from decimal import Decimal, InvalidOperation
 from functools import cache
 from typing import Any
 
-import pycountry
-
 from workflow.config.lines import Path
 from workflow.errors import quoted
 
@@ -27,6 +25,8 @@ AGENCY_ID = re.compile(r"^[A-Za-z0-9-]+$")
 @cache
 def province_codes() -> frozenset[str]:
     """Every ISO 3166-2:TH subdivision code."""
+    import pycountry  # only when a code is checked: its tables take a while to load
+
     subdivisions = pycountry.subdivisions.get(country_code="TH")  # type: ignore[no-untyped-call]
     return frozenset(sub.code for sub in subdivisions)
 
@@ -34,8 +34,15 @@ def province_codes() -> frozenset[str]:
 class Checker:
     """Reads values at paths and records what is wrong with them."""
 
-    def __init__(self) -> None:
+    def __init__(self, *, trusted: bool = False) -> None:
         self.problems: list[tuple[Path, str]] = []
+        # A document validated when it was loaded: skip the lookups in external tables
+        # (ISO codes), which cost more than reading the rest of it.
+        self.trusted = trusted
+
+    def known_province(self, code: str) -> bool:
+        """Whether ``code`` is an ISO 3166-2:TH code (always, for a trusted document)."""
+        return self.trusted or code in province_codes()
 
     def problem(self, path: Path, message: str) -> None:
         """Record one problem at ``path``."""

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from states.machine import EVENTS, OWN
-from workflow.calendar import BusinessCalendar
+from workflow.calendar import business_calendar
 from workflow.config.checker import ID_PATTERN, Checker
 from workflow.config.letters import WORDING_KEYS, read_wording
 from workflow.config.lines import Path
@@ -49,7 +49,6 @@ def read_milestones(
         *WORDING_KEYS,
     )
     before = len(c.problems)
-    business = BusinessCalendar(calendar) if calendar is not None else None
     seen: set[str] = set()
     penalised: str | None = None
     out: list[Milestone] = []
@@ -148,12 +147,12 @@ def read_milestones(
         moved = due
         if (
             due is not None
-            and business is not None
             and calendar is not None
             and kind != "window"
             and calendar.deadline_policy == "next_business_day"
         ):
-            moved = business.next_business_day(due, calendar.receiver_scope)
+            # The holiday tables load only for a cycle whose deadlines move.
+            moved = business_calendar(calendar).next_business_day(due, calendar.receiver_scope)
         default_reminders = rules.reminders if rules else ()
         out.append(
             Milestone(
