@@ -7,7 +7,7 @@ BIN := $(VENV)/bin
 STAMP_RUN := $(VENV)/.installed-run
 STAMP_DEV := $(VENV)/.installed-dev
 
-.PHONY: demo test lint typecheck bench clean
+.PHONY: demo test lint typecheck bench profile clean
 
 $(STAMP_RUN): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -37,6 +37,11 @@ test: $(STAMP_DEV) lint
 
 bench: $(STAMP_RUN)
 	$(BIN)/python -m bench
+
+# `make profile BENCH=year`: one benchmark under cProfile, the top 25 by cumulative time.
+BENCH ?= year
+profile: $(STAMP_RUN)
+	$(BIN)/python -m bench --profile $(BENCH)
 
 clean:
 	rm -rf $(VENV) demo-out build dist .pytest_cache .mypy_cache .ruff_cache

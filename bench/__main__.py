@@ -1,13 +1,18 @@
-"""``python -m bench [NAME …] [--n N] [--list]``: run the registered benchmarks, print reports.
+"""``python -m bench [NAME …] [--n N] [--list] [--profile NAME]``: run the registered
+benchmarks, print reports.
 
 To add a benchmark, write a module with ``NAME``, ``SUMMARY``, ``DEFAULT_N`` and
-``run(n: int) -> bench.Report`` and add its import path to ``REGISTRY``.
+``run(n: int) -> bench.Report`` and add its import path to ``REGISTRY``. ``--profile NAME`` runs
+one under cProfile and prints the top 25 functions by cumulative time; a module whose ``run``
+works in child processes offers ``profile_run(n)`` (in process) and ``PROFILE_N`` for it.
 """
 
 from __future__ import annotations
 
 import argparse
+import cProfile
 import importlib
+import pstats
 import sys
 from collections.abc import Callable, Sequence
 from types import ModuleType
@@ -15,7 +20,16 @@ from typing import cast
 
 from bench import Report
 
-REGISTRY: tuple[str, ...] = ("bench.fire", "bench.mail", "bench.sweep", "bench.national")
+REGISTRY: tuple[str, ...] = (
+    "bench.fire",
+    "bench.mail",
+    "bench.sweep",
+    "bench.national",
+    "bench.year",
+    "bench.cli",
+    "bench.audit",
+)
+TOP = 25  # functions printed by --profile
 
 
 def _modules() -> dict[str, ModuleType]:
@@ -33,6 +47,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("names", nargs="*", metavar="NAME", help=f"any of {', '.join(modules)}")
     parser.add_argument("--n", type=int, default=None, help="operations per benchmark")
     parser.add_argument("--list", action="store_true", help="list the benchmarks and stop")
+    parser.add_argument(
+        "--profile", metavar="NAME", help=f"run NAME under cProfile; print the top {TOP}"
+    )
     args = parser.parse_args(argv)
     if args.list:
         for name, module in modules.items():
@@ -43,11 +60,27 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.error(f"unknown benchmark(s) {', '.join(unknown)}; known: {', '.join(modules)}")
     if args.n is not None and args.n < 1:
         parser.error("--n must be ≥ 1")
+    if args.profile is not None:
+        if args.profile not in modules:
+            parser.error(f"unknown benchmark {args.profile}; known: {', '.join(modules)}")
+        return _profile(modules[args.profile], args.n)
     for name in args.names or list(modules):
         module = modules[name]
         run = cast(Callable[[int], Report], module.run)
         report = run(args.n or int(module.DEFAULT_N))
         print(report.render(), flush=True)
+    return 0
+
+
+def _profile(module: ModuleType, n: int | None) -> int:
+    """Run one benchmark in this process under cProfile; its report, then the top functions."""
+    run = cast(Callable[[int], Report], getattr(module, "profile_run", module.run))
+    size = n or int(getattr(module, "PROFILE_N", module.DEFAULT_N))
+    profiler = cProfile.Profile()
+    report = profiler.runcall(run, size)
+    print(report.render(), flush=True)
+    stats = pstats.Stats(profiler, stream=sys.stdout)
+    stats.strip_dirs().sort_stats(pstats.SortKey.CUMULATIVE).print_stats(TOP)
     return 0
 
 

@@ -58,14 +58,14 @@ from bench.national_raw import (
     raw_load,
     raw_notices,
 )
-from notifications.dispatch import _outgoing, dispatch
 from notifications.mailers import SmtpMailer
 from notifications.message import mail_bytes
-from notifications.outbox import OUTBOX
 from workflow.clock import VirtualClock
 from workflow.config.validate import parse_cycle
 from workflow.cyclegen import generate_cycle
 from workflow.loading import load_cycle
+from workflow.mail.dispatch import _outgoing, dispatch
+from workflow.mail.outbox import OUTBOX
 from workflow.repository import get_cycle
 from workflow.store import Database
 from workflow.tick import Instant, instants, tick

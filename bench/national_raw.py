@@ -15,7 +15,7 @@ from typing import Any
 
 import aiosmtplib
 
-from notifications.outbox import MESSAGE_ID_DOMAIN, outbox_key
+from notifications.keys import MESSAGE_ID_DOMAIN, outbox_key
 from notifications.render import TEMPLATE_VERSION
 from workflow.config.model import Cycle
 from workflow.config.validate import canonical_json

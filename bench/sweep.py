@@ -27,7 +27,7 @@ import tempfile
 from pathlib import Path
 
 from bench import Figure, Report, Stopwatch
-from notifications.outbox import MESSAGE_ID_DOMAIN, outbox_key
+from notifications.keys import MESSAGE_ID_DOMAIN, outbox_key
 from notifications.render import TEMPLATE_VERSION
 from workflow.clock import VirtualClock
 from workflow.config.validate import parse_cycle

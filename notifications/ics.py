@@ -45,7 +45,7 @@ def deadline_ics(
 
     ``PUBLISH`` adds (or updates) the event with an alarm a day before; ``CANCEL`` removes it.
     ``stamp`` (the DTSTAMP, aware) should be the clock's time of sending; ``uid`` one per
-    deadline (see :func:`notifications.outbox.thread_id`); ``organizer`` an e-mail address.
+    deadline (see :func:`notifications.keys.thread_id`); ``organizer`` an e-mail address.
     """
     if stamp.tzinfo is None:
         raise ValueError("stamp must be an aware datetime")

@@ -141,7 +141,7 @@ class OutgoingMail:
     """One letter to send: the outbox key, envelope, headers and rendered bodies.
 
     ``cc`` copies the letter (escalations: to the organisation's head); ``thread`` is the
-    Message-ID-shaped root of the deadline's letters (``notifications.outbox.thread_id``),
+    Message-ID-shaped root of the deadline's letters (``notifications.keys.thread_id``),
     sent as ``In-Reply-To`` and ``References``; ``ics`` a ``PUBLISH`` or ``CANCEL`` calendar.
     """
 

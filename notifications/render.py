@@ -13,10 +13,12 @@ import datetime as dt
 from dataclasses import dataclass, field
 from decimal import Decimal
 from functools import lru_cache
+from pathlib import Path
 from typing import Any
 
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
 
+from notifications.dates import BANGKOK, english_date, thai_date
 from notifications.wording import (
     Deliverable,
     Office,
@@ -27,15 +29,15 @@ from notifications.wording import (
     weekday_date_en,
     weekday_date_th,
 )
-from workflow.resources import template_dir
-from workflow.timeutil import BANGKOK, english_date, thai_date
 
 TEMPLATE_VERSION = "2"
 """Bumped whenever a template's wording changes (recorded in ``X-Rubrong-Template``)."""
 
 KINDS = ("reminder", "overdue", "escalation", "receipt", "digest", "alert")
 RECIPIENT_KINDS = ("province", "group", "agency", "opdc", "supervisor")
-TEMPLATES_DIR = template_dir()
+TEMPLATES_DIR = Path(__file__).parent / "bundled"
+"""Mail templates are named from here (``mail/<kind>.txt.j2``): ``bundled/mail`` is a relative
+link to the repository's ``templates/mail``, this package's data in a wheel (pyproject.toml)."""
 
 _SUBJECT_PREFIX_TH = "คำรับรองฯ"
 _KIND_TH = {"reminder": "แจ้งเตือน", "overdue": "เกินกำหนด", "escalation": "เร่งรัด"}
@@ -78,7 +80,7 @@ class MailContext:
     digest_of: str | None = None
     alert_key: str | None = None
     alert_reason: str | None = None
-    # The letter as a civil servant acts on it (notifications/letters.py fills these in).
+    # The letter as a civil servant acts on it (workflow/mail/letters.py fills these in).
     key: str | None = None  # the outbox key: gives the reference number
     letter_date: dt.date | None = None  # the date of sending (Bangkok)
     cycle_name_en: str | None = None

@@ -20,10 +20,6 @@ from decimal import ROUND_HALF_UP, Decimal
 from functools import cache
 from typing import Protocol
 
-import pycountry
-
-from workflow.config.model import Cycle
-
 PUBLIC_URL_ENV = "RUBRONG_PUBLIC_URL"
 """The environment variable naming the public base URL of the web dashboard (wins over the
 cycle file's ``public_url``)."""
@@ -65,6 +61,35 @@ class _Worded(Protocol):
     def deliverable_en(self) -> str | None: ...
     @property
     def verb_en(self) -> str | None: ...
+
+
+class _LetterKeys(Protocol):
+    """What :func:`office_for` reads of the cycle's letter settings
+    (``workflow.config.model.LetterSettings``)."""
+
+    @property
+    def public_url(self) -> str | None: ...
+    @property
+    def contact_name_th(self) -> str | None: ...
+    @property
+    def contact_name_en(self) -> str | None: ...
+    @property
+    def contact_phone(self) -> str | None: ...
+    @property
+    def contact_email(self) -> str | None: ...
+    @property
+    def address_th(self) -> str | None: ...
+    @property
+    def address_en(self) -> str | None: ...
+
+
+class _Settings(Protocol):
+    """What :func:`office_for` reads of a cycle (``workflow.config.model.Cycle``)."""
+
+    @property
+    def opdc_email(self) -> str: ...
+    @property
+    def letters(self) -> _LetterKeys: ...
 
 
 @dataclass(frozen=True)
@@ -127,6 +152,8 @@ def formal_name_en(kind: str, ident: str, name_en: str | None, name_th: str) -> 
 
 @cache
 def _iso_name(code: str) -> str | None:
+    import pycountry  # only for a province without name_en: its tables take a while to load
+
     subdivision = pycountry.subdivisions.get(code=code)  # type: ignore[no-untyped-call]
     return None if subdivision is None else str(subdivision.name)
 
@@ -156,7 +183,7 @@ class Office:
         return f"{self.public_url}/agreements/{agreement}" if agreement else f"{self.public_url}/"
 
 
-def office_for(settings: Cycle, environ: Mapping[str, str] | None = None) -> Office:
+def office_for(settings: _Settings, environ: Mapping[str, str] | None = None) -> Office:
     """The cycle's contact and channel; defaults from ``opdc_email``; ``RUBRONG_PUBLIC_URL``
     (non-empty) wins over the file's ``public_url``."""
     keys = settings.letters

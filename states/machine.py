@@ -15,7 +15,7 @@ from typing import Any
 
 from transitions import Machine
 
-from workflow.errors import NotAllowed
+from states.errors import EventRefused, MachineDefinitionError
 
 STATES: tuple[str, ...] = (
     "drafted",
@@ -72,7 +72,7 @@ def every_kpi_approved(ctx: GuardContext) -> None:
     """``agree`` straight from ``proposed`` needs every proposed KPI on the approved list."""
     if ctx.off_list_kpis:
         off = ", ".join(ctx.off_list_kpis)
-        raise NotAllowed(
+        raise EventRefused(
             f"KPIs {off} are not on the approved list: start_negotiation first, then agree"
         )
 
@@ -80,39 +80,41 @@ def every_kpi_approved(ctx: GuardContext) -> None:
 def some_kpi_off_list(ctx: GuardContext) -> None:
     """Negotiation is only for agreements with a KPI off the approved list."""
     if not ctx.off_list_kpis:
-        raise NotAllowed("every proposed KPI is on the approved list: agree directly")
+        raise EventRefused("every proposed KPI is on the approved list: agree directly")
 
 
 def before_change_cutoff(ctx: GuardContext) -> None:
     """Change requests are accepted until the end of the ``change_requests`` cutoff day."""
     if ctx.change_cutoff is not None and ctx.at >= ctx.change_cutoff:
-        raise NotAllowed(f"the deadline for change requests has passed ({ctx.change_cutoff_label})")
+        raise EventRefused(
+            f"the deadline for change requests has passed ({ctx.change_cutoff_label})"
+        )
     if ctx.change_open:
-        raise NotAllowed("a change request is already open: approve or reject it first")
+        raise EventRefused("a change request is already open: approve or reject it first")
 
 
 def change_is_open(ctx: GuardContext) -> None:
     """Only an open change request can be approved or rejected."""
     if not ctx.change_open:
-        raise NotAllowed("there is no open change request")
+        raise EventRefused("there is no open change request")
 
 
 def not_yet_published(ctx: GuardContext) -> None:
     """An agreement is published once."""
     if ctx.published:
-        raise NotAllowed("the agreement is already published")
+        raise EventRefused("the agreement is already published")
 
 
 def sar12_waived(ctx: GuardContext) -> None:
     """Evaluation before the SAR 12 arrives needs the SAR 12 to be waived."""
     if not ctx.sar12_waived:
-        raise NotAllowed("evaluate needs the SAR 12 submitted (or waived)")
+        raise EventRefused("evaluate needs the SAR 12 submitted (or waived)")
 
 
 def milestone_waivable(ctx: GuardContext) -> None:
     """Only a deliverable that is not yet met can be waived."""
     if ctx.waive_target_status in ("met", "late", "waived"):
-        raise NotAllowed(f"milestone {ctx.waive_target} is already {ctx.waive_target_status}")
+        raise EventRefused(f"milestone {ctx.waive_target} is already {ctx.waive_target_status}")
 
 
 @dataclass(frozen=True)
@@ -191,10 +193,6 @@ EVENTS: dict[str, EventSpec] = {
 }
 
 
-class MachineDefinitionError(Exception):
-    """The declared machine is inconsistent (a programming error, caught at import)."""
-
-
 def _check_definition() -> None:
     """Every state reachable from the initial one; every non-final state has a way out."""
     edges: dict[str, set[str]] = {state: set() for state in STATES}
@@ -268,14 +266,15 @@ def allowed_events(state: str) -> list[str]:
 def apply_event(event: str, state: str, ctx: GuardContext) -> str:
     """Fire ``event`` on an agreement in ``state``; return the new state.
 
-    Raises ``NotAllowed`` naming the state and the allowed events, or the guard's rule.
+    Raises :class:`states.errors.EventRefused` naming the state and the allowed events, or
+    the guard's rule.
     """
     if event not in _ALLOWED.get(state, ()):
         allowed = ", ".join(allowed_events(state)) or "none"
-        raise NotAllowed(f"{event} is not allowed in state {state}; allowed events: {allowed}")
+        raise EventRefused(f"{event} is not allowed in state {state}; allowed events: {allowed}")
     subject = Subject(state=state)
     if not MACHINE.events[event].trigger(subject, ctx=ctx):
-        raise NotAllowed(f"{event} is not allowed in state {state}")
+        raise EventRefused(f"{event} is not allowed in state {state}")
     return subject.state
 
 

@@ -59,9 +59,9 @@ from selenium.webdriver.common.by import By  # noqa: E402
 from selenium.webdriver.remote.webdriver import WebDriver  # noqa: E402
 from selenium.webdriver.support.ui import Select, WebDriverWait  # noqa: E402
 
-from notifications.dispatch import dispatch  # noqa: E402
 from notifications.mailers import mailer_from_url  # noqa: E402
 from tests.test_mailers import free_port  # noqa: E402
+from workflow.mail.dispatch import dispatch  # noqa: E402
 
 FLAGS = (
     "--headless=new",

@@ -16,7 +16,6 @@ import pytest
 from aiosmtpd.controller import Controller
 from sqlalchemy import text
 
-from notifications.dispatch import dispatch
 from notifications.mailers import MaildirMailer, Mailer, SmtpMailer
 from notifications.sink import free_port
 from tests.conftest import ROOT, Cli, kpi_set
@@ -26,6 +25,7 @@ from workflow.clock import VirtualClock
 from workflow.engine import FireRequest, fire
 from workflow.evidence import main as evidence_main
 from workflow.evidence import verify_pack
+from workflow.mail.dispatch import dispatch
 from workflow.store import Database
 from workflow.tick import tick
 from workflow.timeutil import parse_instant

@@ -38,15 +38,15 @@ from typing import Any, TypeVar
 import pytest
 from sqlalchemy import select
 
-from notifications.dispatch import dispatch
-from notifications.leases import HOST_ENV, host_id, release_stale_leases, worker_id
 from notifications.mailers import RecordingMailer, SmtpMailer
-from notifications.outbox import OUTBOX
 from tests import pgserver
 from tests.conftest import CYCLE_2554, RUBRONG, Cli
 from tests.test_faults import pg, private_pg  # noqa: F401  (the private PostgreSQL fixtures)
 from tests.test_multiprocess import Sink, wait_until
 from workflow import defaults
+from workflow.mail.dispatch import dispatch
+from workflow.mail.leases import HOST_ENV, host_id, release_stale_leases, worker_id
+from workflow.mail.outbox import OUTBOX
 from workflow.store import Database
 from workflow.timeutil import parse_instant
 
@@ -242,7 +242,7 @@ def test_letters_in_flight_at_the_kill_come_again_with_the_same_message_id(
     killed = threading.Event()
     victim: list[subprocess.Popen[bytes]] = []
 
-    def on_accept(_letter: Any) -> None:  # in the server's loop, after its 250 answer
+    def on_accept(_letter: Any) -> None:  # in the server's loop, before its 250 answer
         if len(sink.received) >= 10 and victim and not killed.is_set():
             os.kill(victim[0].pid, signal.SIGKILL)
             killed.set()

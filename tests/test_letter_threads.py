@@ -20,7 +20,7 @@ from pathlib import Path
 
 import icalendar
 
-from notifications.outbox import thread_id
+from notifications.keys import thread_id
 from tests.conftest import Cli
 from tests.test_letters_golden import DOUBLED_EN, DOUBLED_TH, running_text
 from tests.test_mailers import RecordingHandler, smtp_server

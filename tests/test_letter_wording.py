@@ -13,8 +13,8 @@ import icalendar
 import pytest
 
 from notifications.ics import deadline_ics, sequence_at
+from notifications.keys import message_id, outbox_key, thread_id
 from notifications.message import envelope, mail_bytes
-from notifications.outbox import message_id, outbox_key, thread_id
 from notifications.render import MailContext, Recipient, render_mail
 from notifications.wording import (
     PUBLIC_URL_ENV,

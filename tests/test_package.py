@@ -113,11 +113,12 @@ def test_the_unpacked_wheel_finds_its_data_inside_itself(wheel: Path, tmp_path: 
 import json
 import workflow, workflow.migrate
 from workflow.resources import bundled_cycle, template_dir
-from notifications.render import environment
+from notifications.render import TEMPLATES_DIR, environment
 from workflow.web.dashboard import templates
 environment().get_template("mail/reminder.txt.j2")
 templates.get_template("base.html.j2")
 print(json.dumps({"package": workflow.__file__, "templates": str(template_dir()),
+                  "mail": str(TEMPLATES_DIR),
                   "cycle": str(bundled_cycle()), "migrations": str(workflow.migrate.MIGRATIONS)}))
 """
     env = {**os.environ, "PYTHONPATH": str(site)}
@@ -135,6 +136,7 @@ print(json.dumps({"package": workflow.__file__, "templates": str(template_dir())
     for key, path in paths.items():
         assert site.resolve() in path.parents, f"{key}: {path} is not inside the unpacked wheel"
     assert (paths["templates"] / "web" / "base.html.j2").is_file()
+    assert (paths["mail"] / "mail" / "reminder.txt.j2").is_file()
     assert (paths["migrations"] / "versions").is_dir()
 
     validate = "from workflow.cli import main; main()"

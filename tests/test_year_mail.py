@@ -27,12 +27,13 @@ import icalendar
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from notifications.dates import thai_date
 from notifications.ics import cached_deadline_ics, deadline_ics
 from notifications.message import mail_bytes
 from tests.conftest import Cli, kpi_set
 from tests.test_mailers import RecordingHandler, outgoing, smtp_server
 from workflow.cyclegen import generate_cycle
-from workflow.timeutil import BANGKOK, parse_instant, thai_date
+from workflow.timeutil import BANGKOK, parse_instant
 
 G, P1, P2, A = "group-01", "TH-11", "TH-12", "agency-000001"
 KPIS = kpi_set()

@@ -19,26 +19,23 @@ from typing import Any
 
 from sqlalchemy import Connection
 
-from notifications.outbox import NOTICE_KINDS, Notification, enqueue, outbox_key
+from notifications.dates import thai_date
+from notifications.keys import outbox_key
 from notifications.render import subject_for
+from states.errors import EventRefused
 from states.machine import EVENTS, GuardContext, apply_event
 from workflow.clock import Clock
 from workflow.config.model import CHANGE_CUTOFF_ID, Cycle, Milestone
 from workflow.errors import BadInput, ConcurrentChange, NotAllowed, NotAuthorised, quoted
 from workflow.event_data import Effects, interpret
 from workflow.history import NewEntry, append
+from workflow.mail.outbox import NOTICE_KINDS, Notification, enqueue
 from workflow.repository import Agreement, Status, StoredCycle, read_for_fire
 from workflow.roles import Role, authorise, parse_role
 from workflow.scores import agreement_score
 from workflow.security import record_refusal
 from workflow.store import Database, hot
-from workflow.timeutil import (
-    DAY_SECONDS,
-    bangkok_date,
-    deadline_instant,
-    format_instant,
-    thai_date,
-)
+from workflow.timeutil import DAY_SECONDS, bangkok_date, deadline_instant, format_instant
 
 
 @dataclass(frozen=True)
@@ -112,7 +109,10 @@ def _state_and_guards(
 ) -> str:
     """The state after ``event``; exit 3 when the state or a guard forbids it now."""
     ctx = _guard_context(event, at, data, agreement, cycle, current)
-    return apply_event(event, agreement.state, ctx)
+    try:
+        return apply_event(event, agreement.state, ctx)
+    except EventRefused as refused:  # the machine's refusal, in the engine's terms (exit 3)
+        raise NotAllowed(refused.message) from refused
 
 
 def events_allowed_now(
@@ -206,7 +206,7 @@ _WAIVE_STATUS = (
     "UPDATE milestone_status SET status = 'waived', late_business_days = NULL "
     "WHERE agreement_pk = ? AND milestone_id = ?"
 )
-_SKIP_NOTICES = (  # notifications.outbox.skip_pending for one agreement, precompiled
+_SKIP_NOTICES = (  # workflow.mail.outbox.skip_pending for one agreement, precompiled
     "UPDATE outbox SET status = 'skipped' WHERE cycle_id = ? AND milestone = ? "
     f"AND status = 'pending' AND notice IN ({', '.join(repr(k) for k in NOTICE_KINDS)}) "
     "AND agreement = ?"

@@ -41,7 +41,6 @@ from typing import Any
 
 from sqlalchemy import Connection, select
 
-from notifications.outbox import OUTBOX
 from workflow.checkpoint import (
     Checkpoint,
     checkpoint_problem,
@@ -52,6 +51,7 @@ from workflow.clock import Clock
 from workflow.errors import BadInput, IntegrityFailure
 from workflow.evidence_verifier import check_pack, history_csv, ledger_csv
 from workflow.history import GENESIS, HISTORY, Marks, printed, verify_entries
+from workflow.mail.outbox import OUTBOX
 from workflow.repository import get_agreement, get_cycle
 from workflow.scores import agreement_score
 from workflow.store import Database

@@ -12,9 +12,9 @@ import datetime as dt
 
 from sqlalchemy import Connection, bindparam, select, text, update
 
-from notifications.outbox import NOTICE_KINDS
 from workflow.calendar import BusinessCalendar, business_calendar
 from workflow.config.model import Cycle
+from workflow.mail.outbox import NOTICE_KINDS
 from workflow.repository import STATUSES
 from workflow.tick import instants
 from workflow.timeutil import bangkok_date, day_start, deadline_instant

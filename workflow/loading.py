@@ -16,7 +16,6 @@ from typing import Any
 
 from sqlalchemy import Connection, delete, func, insert, select, text, update
 
-from notifications.outbox import NOTICE_KINDS, skip_pending
 from workflow import load_effects
 from workflow.clock import Clock
 from workflow.config.diff import Change, diff_documents
@@ -31,6 +30,7 @@ from workflow.load_changes import (
     withdraw_removed,
 )
 from workflow.load_effects import Effects
+from workflow.mail.outbox import NOTICE_KINDS, skip_pending
 from workflow.repository import CYCLES, ORGANISATIONS
 from workflow.store import Database
 from workflow.tables import CycleVersionRow, MilestoneRow

@@ -18,6 +18,10 @@ leases nobody alive holds (``notifications.leases.release_stale_leases``: expire
 local process's, and this process's own left by a dispatch that failed half-way), so letters a
 killed dispatcher had claimed go out at the next wake.
 
+With checkpoints configured (``rubrong run --checkpoint-key --checkpoint-dir``) the leader also
+wakes at every Bangkok midnight and, at its first wake of each day, signs the chain's head
+(``workflow.checkpoint.daily_checkpoint``): one file per day on which it ran.
+
 Threads: one APScheduler worker runs the wakes; the main thread owns the scheduler (adds jobs,
 shuts it down) and watches for signals. A job never touches the scheduler, because
 ``shutdown(wait=True)`` holds the job-store lock while it waits for the running job.
@@ -28,40 +32,69 @@ from __future__ import annotations
 import datetime as dt
 import json
 import logging
+import math
 import signal
 import sys
 import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 from types import FrameType
 from typing import Any, TextIO
 
 from apscheduler.executors.pool import ThreadPoolExecutor
 from apscheduler.schedulers.background import BackgroundScheduler
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from sqlalchemy import func, select
 
-from notifications.dispatch import dispatch
-from notifications.leases import release_stale_leases
 from notifications.mailers import Mailer
-from notifications.outbox import OUTBOX
+from workflow.checkpoint import daily_checkpoint, read_checkpoint
 from workflow.clock import AcceleratedClock, SystemClock
 from workflow.defaults import LEADER_RETRY_SECONDS, POLL_SECONDS, RUN_BATCH
+from workflow.errors import RubrongError
 from workflow.leader import Leadership, SoleLeader
+from workflow.mail.dispatch import dispatch
+from workflow.mail.leases import release_stale_leases
+from workflow.mail.outbox import OUTBOX
 from workflow.store import Database
 from workflow.tick import next_instant, tick
-from workflow.timeutil import BANGKOK, format_instant
+from workflow.timeutil import BANGKOK, bangkok_date, deadline_instant, format_instant
 
 ServiceClock = SystemClock | AcceleratedClock
 ERROR_RETRY_SECONDS = 5.0
 FOLLOWER_CHECK_SECONDS = 0.05  # how often a follower looks whether the leader has ticked
 
 
+class StoppingClock(AcceleratedClock):
+    """An accelerated clock that stops at ``stop`` and reads ``stop`` from then on
+    (``rubrong run --clock-stop``: a demo or a test that must not run past a point)."""
+
+    def __init__(self, start: int, speed: float, stop: int, origin: float | None = None) -> None:
+        super().__init__(start, speed, origin)
+        self.stop = stop
+
+    def now(self) -> int:
+        """The accelerated instant, never past ``stop``."""
+        return min(super().now(), self.stop)
+
+
 def wall_time(clock: ServiceClock, instant: int) -> float:
-    """The wall-clock time (epoch seconds) at which ``clock`` reaches ``instant``."""
+    """The wall-clock time (epoch seconds) at which ``clock`` reaches ``instant`` (infinity
+    for an instant after a stopping clock's stop: never)."""
+    if isinstance(clock, StoppingClock) and instant > clock.stop:
+        return math.inf
     if isinstance(clock, AcceleratedClock):
         return clock.origin + (instant - clock.start) / clock.speed
     return float(instant)
+
+
+@dataclass(frozen=True)
+class Checkpoints:
+    """Daily signed checkpoints: the private key and the directory the files go to."""
+
+    key: Ed25519PrivateKey
+    directory: Path
 
 
 class JsonLog:
@@ -164,6 +197,7 @@ class Service:
         leadership: Leadership | None = None,
         leader_retry: float = LEADER_RETRY_SECONDS,
         batch: int = RUN_BATCH,
+        checkpoints: Checkpoints | None = None,
     ) -> None:
         self.db = db
         self.clock = clock
@@ -173,6 +207,7 @@ class Service:
         self.leadership: Leadership = leadership or SoleLeader()
         self.leader_retry = leader_retry
         self.batch = batch
+        self.checkpoints = checkpoints
         self.wakes = 0
         self._plans = 0
         self._done = threading.Event()
@@ -206,6 +241,7 @@ class Service:
                     closed=report.closed,
                     processed=report.processed,
                 )
+            self._checkpoint(now)
         sent = dispatch(self.db, self.mailer, now, batch=self.batch, reclaim=False)
         if sent.sent or sent.retrying or sent.failed or first:
             self.log(
@@ -217,6 +253,30 @@ class Service:
                 failed_keys=sent.failed[:5],
             )
         return now
+
+    def _checkpoint(self, now: int) -> None:
+        """The leader's first wake of a Bangkok day signs the head (one file per day); a
+        failure is logged and tried again at the next wake, the timers go on."""
+        if self.checkpoints is None:
+            return
+        try:
+            written = daily_checkpoint(
+                self.db, self.checkpoints.key, self.checkpoints.directory, now
+            )
+            if written is None:
+                return
+            signed = read_checkpoint(written)
+        except (RubrongError, OSError) as exc:
+            self.log("error", virtual_now=now, during="checkpoint", error=str(exc))
+            return
+        self.log(
+            "checkpoint",
+            virtual_now=now,
+            file=str(written),
+            seq=signed.seq,
+            head=signed.head,
+            recorded_at=signed.recorded_at,
+        )
 
     def _await_leader(self, instant: int) -> bool:
         """A follower woken for ``instant``: wait until the leader has processed it, so that
@@ -232,11 +292,15 @@ class Service:
         return False
 
     def next_wake(self, now: int) -> NextWake:
-        """The earliest of: next timer instant, next mail retry, the poll interval, and for a
-        follower the next try for the leadership."""
+        """The earliest of: next timer instant, next mail retry, the poll interval, for a
+        follower the next try for the leadership, and for a leader that writes checkpoints the
+        next Bangkok midnight."""
         options = [NextWake(time.time() + self.poll, None, "poll")]
         if not self.leadership.leading:
             options.append(NextWake(time.time() + self.leader_retry, None, "leader"))
+        elif self.checkpoints is not None:
+            midnight = deadline_instant(bangkok_date(now))
+            options.append(NextWake(wall_time(self.clock, midnight), midnight, "checkpoint"))
         instant = next_instant(self.db, now)
         if instant is not None:
             options.append(NextWake(wall_time(self.clock, instant), instant, "instant"))

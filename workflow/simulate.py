@@ -16,12 +16,12 @@ from typing import Any
 
 from sqlalchemy import select, text
 
-from notifications.dispatch import dispatch
 from notifications.mailers import Mailer
-from notifications.outbox import OUTBOX
 from workflow.clock import VirtualClock
 from workflow.engine import FireRequest, fire
 from workflow.errors import RubrongError
+from workflow.mail.dispatch import dispatch
+from workflow.mail.outbox import OUTBOX
 from workflow.repository import get_cycle, list_agreements
 from workflow.scenario import Action
 from workflow.store import Database

@@ -17,12 +17,13 @@ from typing import Any
 
 from sqlalchemy import Connection, TextClause, bindparam, select, text, update
 
-from notifications.outbox import MESSAGE_ID_DOMAIN, Notification, enqueue, outbox_key, skip_pending
+from notifications.keys import MESSAGE_ID_DOMAIN, outbox_key
 from notifications.render import TEMPLATE_VERSION, subject_for
 from workflow.calendar import business_calendar
 from workflow.clock import Clock
 from workflow.config.model import Cycle, Milestone
 from workflow.history import NewEntry, append_alike
+from workflow.mail.outbox import Notification, enqueue, skip_pending
 from workflow.notice_days import notice_days, others, receiver_scopes
 from workflow.repository import CYCLES, StoredCycle, get_cycle
 from workflow.store import Database

@@ -82,26 +82,3 @@ def at_time_of_day(day: dt.date, hhmm: str) -> int:
 def bangkok_date(instant: int) -> dt.date:
     """The Bangkok calendar date an instant falls on."""
     return to_bangkok(instant).date()
-
-
-# Month names from a table: a 67 MB NLP package cost every command ~0.1–0.4 s to import, and
-# strftime's %B follows the process locale.
-THAI_MONTHS = (
-    "มกราคม", "กุมภาพันธ์", "มีนาคม", "เมษายน", "พฤษภาคม", "มิถุนายน",
-    "กรกฎาคม", "สิงหาคม", "กันยายน", "ตุลาคม", "พฤศจิกายน", "ธันวาคม",
-)  # fmt: skip
-ENGLISH_MONTHS = (
-    "January", "February", "March", "April", "May", "June",
-    "July", "August", "September", "October", "November", "December",
-)  # fmt: skip
-BUDDHIST_ERA_OFFSET = 543
-
-
-def thai_date(day: dt.date) -> str:
-    """``30 เมษายน 2554``: day, Thai month name, Buddhist-era year."""
-    return f"{day.day} {THAI_MONTHS[day.month - 1]} {day.year + BUDDHIST_ERA_OFFSET}"
-
-
-def english_date(day: dt.date) -> str:
-    """``30 April 2011``."""
-    return f"{day.day} {ENGLISH_MONTHS[day.month - 1]} {day.year}"

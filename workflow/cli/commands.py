@@ -81,6 +81,10 @@ COMMANDS: dict[str, CommandEntry] = {
     ),
     "export": CommandEntry("workflow.cli.users", "Write an agreement's evidence pack."),
     "db": CommandEntry("workflow.cli.db", "Database schema: upgrade."),
+    "ical": CommandEntry(
+        "workflow.cli.ical",
+        "Read-only calendar feeds per organisation: issue (prints the URL once), revoke, list.",
+    ),
 }
 
 # Global options that take a value (the command name is the first other word).

@@ -8,6 +8,7 @@ import os
 import threading
 import time
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, cast
 
 import typer
@@ -21,10 +22,12 @@ from workflow.errors import BadInput, EnvironmentProblem
 from workflow.store import Database
 
 if TYPE_CHECKING:  # the service (APScheduler…) is imported only when ``run`` runs
-    from workflow.service import ServiceClock, StopFlag
+    from workflow.service import Checkpoints, ServiceClock, StopFlag
 
 WEB_MODULE = "workflow.web.app"
 WEB_START_SECONDS = 20.0
+CHECKPOINT_KEY_ENV = "RUBRONG_CHECKPOINT_KEY"
+CHECKPOINT_DIR_ENV = "RUBRONG_CHECKPOINT_DIR"
 
 
 def parse_listen(value: str) -> tuple[str, int]:
@@ -84,16 +87,54 @@ class WebServer:
             self.thread.join(timeout=10)
 
 
-def make_clock(clock_start: str | None, speed: float | None) -> ServiceClock:
-    """The system clock, or an accelerated one with ``--clock-start``/``--speed``."""
+def make_clock(
+    clock_start: str | None, speed: float | None, clock_stop: str | None = None
+) -> ServiceClock:
+    """The system clock, or an accelerated one with ``--clock-start``/``--speed`` (that stops
+    at ``--clock-stop``)."""
     if clock_start is None and speed is None:
+        if clock_stop is not None:
+            raise BadInput("--clock-stop: only with a virtual clock (--clock-start, --speed)")
         return SystemClock()
     if speed is not None and not speed > 0:
         raise BadInput("--speed: must be a number > 0 (virtual seconds per wall second)")
-    start = parse_time_option(clock_start, "--clock-start")
-    return AcceleratedClock(
-        int(time.time()) if start is None else start, 1.0 if speed is None else speed
-    )
+    parsed = parse_time_option(clock_start, "--clock-start")
+    start = int(time.time()) if parsed is None else parsed
+    rate = 1.0 if speed is None else speed
+    stop = parse_time_option(clock_stop, "--clock-stop")
+    if stop is None:
+        return AcceleratedClock(start, rate)
+    if stop < start:
+        raise BadInput("--clock-stop: must not be before --clock-start")
+    from workflow.service import StoppingClock
+
+    return StoppingClock(start, rate, stop)
+
+
+def checkpoint_plan(key: Path | None, directory: Path | None) -> Checkpoints | None:
+    """Daily checkpoints when a directory is given (option or env), which needs a key (option
+    or env); a key given as an option without a directory is a mistake (exit 2). A key in the
+    environment alone (it serves ``rubrong checkpoint`` too) writes nothing."""
+    from workflow.checkpoint import load_private_key
+    from workflow.service import Checkpoints
+
+    if directory is None and os.environ.get(CHECKPOINT_DIR_ENV):
+        directory = Path(os.environ[CHECKPOINT_DIR_ENV])
+    if directory is None:
+        if key is not None:
+            raise BadInput(
+                f"--checkpoint-key: give --checkpoint-dir DIR (or set {CHECKPOINT_DIR_ENV})"
+            )
+        return None
+    if key is None and os.environ.get(CHECKPOINT_KEY_ENV):
+        key = Path(os.environ[CHECKPOINT_KEY_ENV])
+    if key is None:
+        raise BadInput(
+            f"--checkpoint-dir: give --checkpoint-key FILE (or set {CHECKPOINT_KEY_ENV})"
+        )
+    if directory.exists() and not directory.is_dir():
+        raise BadInput(f"--checkpoint-dir: {directory} is not a directory")
+    return Checkpoints(load_private_key(key), directory)
 
 
 @app.command(name="run")
@@ -135,6 +176,30 @@ def run_command(
             "(default: when the service is ready); processes given the same share one clock",
         ),
     ] = None,
+    clock_stop: Annotated[
+        str | None,
+        typer.Option(
+            "--clock-stop",
+            help="the virtual clock stops at TIME (ISO 8601) and reads TIME from then on",
+        ),
+    ] = None,
+    checkpoint_key: Annotated[
+        Path | None,
+        typer.Option(
+            "--checkpoint-key",
+            help=f"sign a daily checkpoint with this private key (PEM; env {CHECKPOINT_KEY_ENV})",
+            show_default=False,
+        ),
+    ] = None,
+    checkpoint_dir: Annotated[
+        Path | None,
+        typer.Option(
+            "--checkpoint-dir",
+            help="write checkpoint-YYYY-MM-DD.json here once per Bangkok day "
+            f"(env {CHECKPOINT_DIR_ENV})",
+            show_default=False,
+        ),
+    ] = None,
 ) -> None:
     """The service: wakes at every timer instant, sends mail, stops cleanly on SIGTERM.
 
@@ -149,10 +214,11 @@ def run_command(
         raise BadInput("--batch: must be a whole number ≥ 1")
     if clock_origin is not None and clock_start is None and speed is None:
         raise BadInput("--clock-origin: only with a virtual clock (--clock-start, --speed)")
+    checkpoints = checkpoint_plan(checkpoint_key, checkpoint_dir)
     stop = StopFlag()
     stop.install()  # from here on SIGTERM/SIGINT let the current work finish (--once too)
     try:
-        tuning = Tuning(poll, leader_retry, batch, clock_origin)
+        tuning = Tuning(poll, leader_retry, batch, clock_origin, clock_stop, checkpoints)
         code = _serve(ctx.obj, stop, web, clock_start, speed, once, tuning)
     finally:
         stop.restore()
@@ -168,6 +234,8 @@ class Tuning:
     leader_retry: float
     batch: int
     clock_origin: float | None = None
+    clock_stop: str | None = None
+    checkpoints: Checkpoints | None = None
 
 
 def _serve(
@@ -185,7 +253,7 @@ def _serve(
     poll = tuning.poll
     if not poll > 0:
         raise BadInput("--poll: must be a number of seconds > 0")
-    clock = make_clock(clock_start, speed)
+    clock = make_clock(clock_start, speed, tuning.clock_stop)
     listen = parse_listen(web) if web is not None else None
     asgi = (
         load_web_app(options.db_url, clock, cast(Mailer, make_mailer(options)))
@@ -214,6 +282,7 @@ def _serve(
             leadership=leadership,
             leader_retry=tuning.leader_retry,
             batch=tuning.batch,
+            checkpoints=tuning.checkpoints,
         )
         if listen is not None and not once:
             server = WebServer(asgi, *listen)
@@ -229,6 +298,9 @@ def _serve(
             mailer=type(mailer).__name__,
             web=web,
             once=once,
+            checkpoint_dir=(
+                str(tuning.checkpoints.directory) if tuning.checkpoints is not None else None
+            ),
         )
         if once:
             service.catch_up()

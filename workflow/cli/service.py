@@ -8,10 +8,10 @@ from typing import Annotated
 
 import typer
 
-from notifications.dispatch import dispatch, resend
 from notifications.mailers import mailer_from_url
 from workflow.cli.app import JsonOption, Settings, app, parse_time_option, print_json, settings
 from workflow.errors import BadInput
+from workflow.mail.dispatch import dispatch, resend
 from workflow.tick import tick
 from workflow.views import outbox_rows
 

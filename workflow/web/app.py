@@ -14,7 +14,7 @@ from fastapi import Depends, FastAPI
 from notifications.mailers import Mailer, mailer_from_url
 from workflow.clock import Clock, SystemClock
 from workflow.store import Database
-from workflow.web import api, dashboard, forms, signin
+from workflow.web import api, dashboard, forms, ical_feed, signin
 from workflow.web.auth import Services
 from workflow.web.limits import MAX_BODY, BodyLimit
 from workflow.web.problems import install_handlers
@@ -63,6 +63,7 @@ def create_app(
     app.include_router(signin.router)  # before the dashboard: it owns /signin and /signout
     app.include_router(forms.api_router, dependencies=[Depends(known_query)])  # e-SAR drafts
     app.include_router(forms.router)  # forms that fire events (workflow.web.forms)
+    app.include_router(ical_feed.router)  # /ical/SECRET/ORG.ics: no session, no query check
     app.include_router(dashboard.router)
     app.add_middleware(BodyLimit, limit=MAX_BODY)
     install_openapi(app)

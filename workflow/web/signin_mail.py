@@ -19,6 +19,7 @@ from typing import Any
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
 from sqlalchemy import func, insert, select, update
 
+from notifications.dates import english_date, thai_date
 from notifications.mailers import Mailer, SendStatus
 from notifications.message import OutgoingMail
 from notifications.render import RenderedMail
@@ -26,7 +27,7 @@ from workflow.repository import get_cycle, latest_cycle_id
 from workflow.resources import template_dir
 from workflow.store import Database
 from workflow.tables import SigninLinkRow, UserRow
-from workflow.timeutil import english_date, thai_date, to_bangkok
+from workflow.timeutil import to_bangkok
 from workflow.tokens import User, user_from_row
 from workflow.web.session import PUBLIC_URL_ENV, hash_id
 

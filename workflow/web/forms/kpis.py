@@ -19,13 +19,13 @@ from fastapi import APIRouter, Request
 from fastapi.responses import RedirectResponse, Response
 from starlette.datastructures import FormData
 
+from notifications.dates import thai_date
 from workflow.access import Resource
 from workflow.config.model import CHANGE_CUTOFF_ID, Cycle
 from workflow.errors import BadInput, RubrongError
 from workflow.event_data import CHANGE_REASONS
 from workflow.kpis import KpiSetError, parse_kpi_set
 from workflow.repository import Agreement, get_cycle
-from workflow.timeutil import thai_date
 from workflow.users import User
 from workflow.web.auth import services
 from workflow.web.forms.common import (

@@ -36,6 +36,7 @@ from workflow.web.api import find_agreement
 from workflow.web.auth import services
 from workflow.web.diagram_svg import state_diagram_svg
 from workflow.web.i18n import EVENT_WORDS, STATE_WORDS, Words
+from workflow.web.ical_feed import feed_panel
 from workflow.web.pages.common import render, signed_in, words_for
 from workflow.web.problems import NotFound
 
@@ -154,6 +155,7 @@ def agreement_page(request: Request, agreement: str, as_of: str = "") -> Respons
                 conn, scope, OutboxFilter(agreement=found.org_id), MAIL_ROWS, newest_first=True
             )
         actions = allowed(conn, found, user, svc.clock.now())
+        feed = feed_panel(conn, found, user)  # the calendar feed: own organisation, admins
     moves = [entry["to"] for entry in entries if entry["to"] is not None]
     return render(
         request,
@@ -176,5 +178,6 @@ def agreement_page(request: Request, agreement: str, as_of: str = "") -> Respons
         may_read_mail=scope.allows(found.org_id),
         versions=list(reversed(versions)),
         actions=actions,
+        feed=feed,
         diagram_svg=diagram(words_for(request), row["state"]),
     )

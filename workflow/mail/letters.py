@@ -19,8 +19,8 @@ from collections.abc import Mapping
 from typing import Any
 
 from notifications.ics import cached_deadline_ics, sequence_at
+from notifications.keys import message_id, thread_id
 from notifications.message import OutgoingMail
-from notifications.outbox import message_id, thread_id
 from notifications.render import (
     MailContext,
     Recipient,

@@ -1,8 +1,8 @@
-"""The outbox: notification keys, Message-IDs, and the exactly-once enqueue statements.
+"""The outbox's statements: the exactly-once enqueue and skipping pending notices.
 
-A key is ``cycle/agreement/milestone/due/kind/offset`` (``-`` for a missing part); the
-UNIQUE primary key on it makes every enqueue exactly-once, and the Message-ID is the key with
-``/`` turned into ``.``, so a resend after a crash carries the same Message-ID.
+The UNIQUE primary key on a notification's key (``notifications.keys.outbox_key``) makes every
+enqueue exactly-once; the row's Message-ID derives from the key (``notifications.keys``), so a
+resend after a crash carries the same Message-ID.
 """
 
 from __future__ import annotations
@@ -14,41 +14,12 @@ from typing import Any
 
 from sqlalchemy import Connection, text
 
+from notifications.keys import message_id
 from notifications.render import TEMPLATE_VERSION
 from workflow.tables import OutboxRow
 
 OUTBOX = OutboxRow.__table__  # type: ignore[attr-defined]
-MESSAGE_ID_DOMAIN = "rubrong.invalid"
 NOTICE_KINDS = ("reminder", "overdue", "escalation")
-
-
-def outbox_key(
-    cycle: str,
-    agreement: str | None,
-    milestone: str | None,
-    due: str | None,
-    kind: str,
-    offset: int,
-) -> str:
-    """The unique key of one notification."""
-    parts = (cycle, agreement or "-", milestone or "-", due or "-", kind, str(offset))
-    return "/".join(parts)
-
-
-def message_id(key: str) -> str:
-    """The Message-ID header (angle brackets included) derived from a key."""
-    return f"<{key.replace('/', '.')}@{MESSAGE_ID_DOMAIN}>"
-
-
-def thread_id(cycle: str, agreement: str | None, milestone: str | None) -> str:
-    """The root of one deadline's letters (angle brackets included), by :func:`message_id`'s
-    rule over ``cycle/agreement/milestone``: every letter about it names this root in
-    ``References`` and ``In-Reply-To``, and its ``.ics`` event has this UID (no brackets).
-
-    No due date: letters of a moved deadline stay in the thread and update the same event.
-    Three parts never equal a key's six, so a root is never a letter's Message-ID.
-    """
-    return message_id("/".join((cycle, agreement or "-", milestone or "-")))
 
 
 @dataclass(frozen=True)

@@ -38,8 +38,8 @@ from typing import Any
 
 from sqlalchemy import Connection, select, text, update
 
-from notifications.outbox import OUTBOX
 from workflow import defaults
+from workflow.mail.outbox import OUTBOX
 from workflow.store import Database
 
 HOST_ENV = "RUBRONG_HOST_ID"

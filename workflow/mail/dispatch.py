@@ -2,7 +2,7 @@
 
 Rows are claimed with a short lease (``FOR UPDATE SKIP LOCKED`` on PostgreSQL, the writer lock
 on SQLite) so that several dispatchers never send the same row at once; the lease is renewed
-while the batch is sent and freed at once when its holder died (``notifications.leases``). A
+while the batch is sent and freed at once when its holder died (``workflow.mail.leases``). A
 row the server did not take stays ``pending`` and is retried with backoff (1 minute doubling to
 1 hour, on the same clock as the tick); after ``max_attempts`` or a permanent (5xx) refusal it
 is ``failed`` and one ``alert`` goes to the OPDC address.
@@ -20,14 +20,14 @@ from typing import Any, overload
 
 from sqlalchemy import Connection, bindparam, select, update
 
-from notifications.leases import Heartbeat, claim, release_stale_leases, worker_id
-from notifications.letters import build_letter
 from notifications.mailers import Mailer, SendResult, SendStatus
 from notifications.message import OutgoingMail
-from notifications.outbox import OUTBOX, Notification, enqueue
 from notifications.render import subject_for
 from workflow.defaults import BATCH
 from workflow.errors import BadInput, NotAllowed
+from workflow.mail.leases import Heartbeat, claim, release_stale_leases, worker_id
+from workflow.mail.letters import build_letter
+from workflow.mail.outbox import OUTBOX, Notification, enqueue
 from workflow.repository import ORGANISATIONS, StoredCycle, get_cycle
 from workflow.store import Database
 
@@ -59,7 +59,7 @@ def dispatch(
     """Send every pending row due at ``now`` (virtual or real), ``batch`` rows per claim.
 
     First (unless ``reclaim`` is False: the service does it itself) the leases nobody alive
-    holds are freed (``notifications.leases``), so the rows of a dispatcher killed on this host
+    holds are freed (``workflow.mail.leases``), so the rows of a dispatcher killed on this host
     go out now; while a batch is rendered and sent a heartbeat renews its lease.
     """
     report = DispatchReport()
@@ -192,7 +192,7 @@ def _outgoing(
     *,
     orgs: dict[tuple[str, str], Any] | None = None,
 ) -> OutgoingMail:
-    """The letter for ``row`` (``notifications.letters.build_letter``), its organisation read
+    """The letter for ``row`` (``workflow.mail.letters.build_letter``), its organisation read
     from ``orgs`` or, without them, through ``conn``."""
     org = None
     if orgs is not None:
