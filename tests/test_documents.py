@@ -9,6 +9,8 @@ from __future__ import annotations
 import hashlib
 import io
 import json
+import subprocess
+import sys
 import zipfile
 from pathlib import Path
 from typing import Any
@@ -309,3 +311,22 @@ def test_checks_come_in_order_and_a_refused_event_reads_no_file(signed: Cli) -> 
     )
     assert not_a_submit.code == 2 and "submit_sar6" in not_a_submit.err
     assert not (signed.cwd / "documents").exists()
+
+
+def test_the_evidence_pack_holds_the_documents_the_history_cites(signed: Cli) -> None:
+    content = pdf_bytes()
+    (signed.cwd / "sar6.pdf").write_bytes(content)
+    assert _sar6(signed, "--document", "sar6.pdf").code == 0
+    digest = hashlib.sha256(content).hexdigest()
+    pack = signed.cwd / "pack"
+    exported = signed("export", "TH-50", "--evidence", str(pack))
+    assert exported.code == 0, exported.err
+    assert (pack / "documents" / digest).read_bytes() == content
+    bare = [sys.executable, "-I", "-S", str(pack / "verify_pack.py"), str(pack)]
+    checked = subprocess.run(bare, capture_output=True, text=True, timeout=120)
+    assert checked.returncode == 0, checked.stdout + checked.stderr
+    assert "documents: 1 cited by the history" in checked.stdout
+    (pack / "documents" / digest).write_bytes(content + b"%")  # one byte more
+    tampered = subprocess.run(bare, capture_output=True, text=True, timeout=120)
+    assert tampered.returncode != 0
+    assert f"documents/{digest}: content does not match" in tampered.stdout

@@ -192,6 +192,9 @@ def export_evidence(
             "verify_pack.py": VERIFIER.read_bytes(),
         }
         files.update(mails)
+        documents, missing = _documents(db, entries)
+        files.update(documents)
+        problems.extend(missing)
     marks = Marks(seq=given[0].seq if given else None)
     verification = verify_entries(chain, marks=marks)
     head = chain[-1]["hash"] if chain else GENESIS
@@ -256,6 +259,26 @@ def export_evidence(
     if problems:
         raise IntegrityFailure(f"{problems[0]} (the pack in {directory} records it)")
     return manifest
+
+
+def _documents(db: Database, entries: list[dict[str, Any]]) -> tuple[dict[str, bytes], list[str]]:
+    """The documents the agreement's history entries cite (``data.document.sha256``), as
+    ``documents/<sha256>`` files; the names people gave them stay in the history entries."""
+    from workflow.documents import default_store
+
+    store = default_store(db.url)
+    files: dict[str, bytes] = {}
+    missing: list[str] = []
+    for entry in entries:
+        document = entry["data"].get("document") if isinstance(entry["data"], dict) else None
+        sha = document.get("sha256") if isinstance(document, dict) else None
+        if not isinstance(sha, str) or f"documents/{sha}" in files:
+            continue
+        try:
+            files[f"documents/{sha}"] = store.get(sha)
+        except KeyError:
+            missing.append(f"document {sha} cited by seq {entry['seq']} is not in the store")
+    return files, missing
 
 
 def verify_pack(directory: Path) -> list[str]:

@@ -214,7 +214,29 @@ class Pack:
             self.check_history(manifest, chain, history)
         if manifest["format"] != FORMATS[0]:
             self.check_mail(listed)
+        self.check_documents(listed, history)
         self.check_checkpoint(chain)
+
+    def check_documents(self, listed: dict[str, str], history: list[dict[str, Any]]) -> None:
+        """Each documents/<sha256> file is the document a history entry cites, by its hash."""
+        cited = set()
+        for entry in history:
+            data = entry.get("data")
+            document = data.get("document") if isinstance(data, dict) else None
+            if isinstance(document, dict) and isinstance(document.get("sha256"), str):
+                cited.add(document["sha256"])
+        shipped = {name[len("documents/") :] for name in listed if name.startswith("documents/")}
+        before = len(self.problems)
+        for sha in sorted(shipped):
+            path = self.directory / "documents" / sha
+            if not path.is_file() or hashlib.sha256(path.read_bytes()).hexdigest() != sha:
+                self.problems.append(f"documents/{sha}: content does not match its SHA-256")
+            if sha not in cited:
+                self.problems.append(f"documents/{sha}: no history entry cites it")
+        for sha in sorted(cited - shipped):
+            self.problems.append(f"document {sha} cited by the history is not in the pack")
+        if len(self.problems) == before and cited:
+            self.checked.append(f"documents: {len(cited)} cited by the history, each by SHA-256")
 
     def check_files(self, listed: dict[str, str]) -> None:
         """Every file against ``manifest.json`` and ``SHA256SUMS``."""
