@@ -22,6 +22,11 @@ from typing import Any
 import pytest
 
 from workflow.cli import main
+from workflow.clock import VirtualClock
+from workflow.config.validate import read_cycle_file
+from workflow.loading import load_cycle
+from workflow.store import Database
+from workflow.timeutil import parse_instant
 
 ROOT = Path(__file__).resolve().parent.parent
 CYCLE_2554 = ROOT / "cycle_2554.toml"
@@ -213,3 +218,21 @@ def env_var(name: str, value: str) -> Iterator[None]:
             del os.environ[name]
         else:
             os.environ[name] = old
+
+
+@pytest.fixture
+def db(db_url: str) -> Iterator[Database]:
+    """An empty database at the newest schema."""
+    database = Database(db_url)
+    database.create_schema()
+    yield database
+    database.dispose()
+
+
+@pytest.fixture
+def loaded_db(db: Database) -> Database:
+    """cycle_2554 loaded (an agreement per province, all ``drafted``)."""
+    cycle = read_cycle_file(CYCLE_2554)
+    outcome = load_cycle(db, VirtualClock(parse_instant("2010-09-01")), cycle, "store-contract")
+    assert outcome.action == "created"
+    return db

@@ -41,7 +41,7 @@ import pytest
 
 from tests import pgserver
 from tests.conftest import CYCLE_2554, Cli
-from tests.test_multiprocess import (
+from tests.multiprocess_support import (
     BATCH,
     Letter,
     Sink,

@@ -28,7 +28,7 @@ from notifications.wording import (
 )
 from tests.conftest import Cli
 from tests.test_mailers import outgoing
-from tests.test_validate import BASE, problems, validate
+from tests.validate_support import BASE, problems, validate
 from workflow.config.validate import parse_cycle
 from workflow.timeutil import BANGKOK
 

@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from tests.conftest import CYCLE_2554, Cli, kpi_set
-from tests.test_validate import edit
+from tests.validate_support import edit
 
 TEXT = CYCLE_2554.read_text(encoding="utf-8")
 PROPOSAL = json.dumps(kpi_set(), ensure_ascii=False)

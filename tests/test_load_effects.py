@@ -16,7 +16,7 @@ from sqlalchemy import text
 
 from tests.conftest import CYCLE_2554, Cli, kpi_set
 from tests.test_load import BUENG_KAN, GROUP_NE1, TEXT, without_organisation, write
-from tests.test_validate import edit
+from tests.validate_support import edit
 from workflow.store import Database
 
 TICK = "2011-04-16T09:00:00+07:00"
