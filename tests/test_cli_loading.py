@@ -63,7 +63,7 @@ def _modules_after(*argv: str) -> set[str]:
 
 def test_help_imports_no_database_mail_or_web_library() -> None:
     loaded = _modules_after("--help")
-    heavy = {"sqlalchemy", "sqlmodel", "jinja2", "fastapi", "aiosmtplib", "holidays", "pythainlp"}
+    heavy = {"sqlalchemy", "sqlmodel", "jinja2", "fastapi", "aiosmtplib", "holidays", "rich"}
     assert not heavy & loaded
     assert not {m for m in loaded if m.startswith("workflow.cli.") and m != "workflow.cli.app"} - {
         "workflow.cli.commands",
