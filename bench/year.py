@@ -35,7 +35,7 @@ from typing import Any
 
 from bench import Figure, Report, Stopwatch
 from bench.year_raw import Prepared, RawYear
-from notifications.render import subject_for
+from notifications.subjects import subject_for
 from workflow.clock import VirtualClock
 from workflow.config.model import Cycle
 from workflow.config.validate import parse_cycle, read_cycle_file

@@ -19,6 +19,14 @@ from typing import Any
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
 
 from notifications.dates import BANGKOK, english_date, thai_date
+from notifications.subjects import (
+    KINDS,
+    days_left_en,
+    days_left_th,
+    days_over_en,
+    days_over_th,
+    subject_for,
+)
 from notifications.wording import (
     Deliverable,
     Office,
@@ -33,15 +41,10 @@ from notifications.wording import (
 TEMPLATE_VERSION = "2"
 """Bumped whenever a template's wording changes (recorded in ``X-Rubrong-Template``)."""
 
-KINDS = ("reminder", "overdue", "escalation", "receipt", "digest", "alert")
 RECIPIENT_KINDS = ("province", "group", "agency", "opdc", "supervisor")
 TEMPLATES_DIR = Path(__file__).parent / "bundled"
 """Mail templates are named from here (``mail/<kind>.txt.j2``): ``bundled/mail`` is a relative
 link to the repository's ``templates/mail``, this package's data in a wheel (pyproject.toml)."""
-
-_SUBJECT_PREFIX_TH = "คำรับรองฯ"
-_KIND_TH = {"reminder": "แจ้งเตือน", "overdue": "เกินกำหนด", "escalation": "เร่งรัด"}
-_KIND_EN = {"reminder": "reminder", "overdue": "overdue", "escalation": "escalation"}
 
 
 @dataclass(frozen=True)
@@ -94,6 +97,7 @@ class MailContext:
     copy_to_th: str | None = None  # สำเนาเรียน … (escalations: the organisation's head)
     copy_to_en: str | None = None
     ics: str | None = None  # "publish" or "cancel" when a calendar file is attached
+    previous_due: dt.date | None = None  # corrections: the deadline before it moved
 
 
 @dataclass(frozen=True)
@@ -130,83 +134,6 @@ def _first_upper(value: str) -> str:
 def _spaced(value: str) -> str:
     """Thai runs words together, but not after a digit, a Latin letter or a bracket."""
     return f"{value} " if value[-1:].isascii() and value[-1:] not in ("", " ") else value
-
-
-def _days_left_th(days: int) -> str:
-    return "ครบกำหนดวันนี้" if days == 0 else f"อีก {days} วัน"
-
-
-def _days_left_en(days: int) -> str:
-    if days == 0:
-        return "due today"
-    return f"{days} day left" if days == 1 else f"{days} days left"
-
-
-def _days_over_th(days: int) -> str:
-    return f"เกินกำหนด {days} วัน"
-
-
-def _days_over_en(days: int) -> str:
-    return f"{days} day overdue" if days == 1 else f"{days} days overdue"
-
-
-def _need(value: Any, name: str, kind: str) -> Any:
-    if value is None:
-        raise ValueError(f"a {kind} subject needs {name}")
-    return value
-
-
-def subject_for(
-    kind: str,
-    *,
-    cycle_id: str,
-    milestone_id: str | None,
-    milestone_title_th: str | None,
-    milestone_title_en: str | None,
-    due: dt.date | None,
-    offset_days: int | None,
-    digest_of: str | None = None,
-) -> str:
-    """The subject line (Thai `` / `` English); never depends on the recipient.
-
-    Raises ``ValueError`` for an unknown kind or a value the kind needs left as ``None``.
-    """
-    if kind not in KINDS:
-        raise ValueError(f"unknown mail kind {kind!r}; expected one of {', '.join(KINDS)}")
-    prefix = f"[{_SUBJECT_PREFIX_TH} {cycle_id}]"
-    if kind == "alert":
-        return f"{prefix} การส่งอีเมลแจ้งเตือนไม่สำเร็จ / Notification delivery failed"
-    title_th = str(_need(milestone_title_th, "milestone_title_th", kind))
-    title_en = milestone_title_en or str(_need(milestone_id, "milestone_id", kind))
-    if kind == "receipt":
-        if due is None:
-            return f"{prefix} ยืนยันการรับ: {title_th} / Receipt: {title_en}"
-        return (
-            f"{prefix} ยืนยันการรับ: {title_th} (กำหนด {thai_date(due)})"
-            f" / Receipt: {title_en} (due {english_date(due)})"
-        )
-    day = _need(due, "due", kind)
-    offset = int(_need(offset_days, "offset_days", kind))
-    of = kind
-    if kind == "digest":
-        of = str(_need(digest_of, "digest_of", kind))
-        if of not in _KIND_TH:
-            raise ValueError(f"digest_of must be reminder, overdue or escalation, not {of!r}")
-    if of == "reminder":
-        when_th, when_en = _days_left_th(offset), _days_left_en(offset)
-    else:
-        when_th, when_en = _days_over_th(offset), _days_over_en(offset)
-    due_th, due_en = thai_date(day), english_date(day)
-    if kind == "digest":
-        return (
-            f"{prefix} สรุปรายการค้าง ({_KIND_TH[of]}): {title_th} ครบกำหนด {due_th} ({when_th})"
-            f" / Pending digest ({_KIND_EN[of]}): {title_en} due {due_en} ({when_en})"
-        )
-    head_en = {"reminder": "Reminder", "overdue": "Overdue", "escalation": "Escalation"}[kind]
-    return (
-        f"{prefix} {_KIND_TH[kind]}: {title_th} ครบกำหนด {due_th} ({when_th})"
-        f" / {head_en}: {title_en} due {due_en} ({when_en})"
-    )
 
 
 def formal_name_th(kind: str, name: str) -> str:
@@ -288,13 +215,13 @@ def _values(ctx: MailContext, subject: str) -> dict[str, Any]:
         of = ctx.digest_of if ctx.kind == "digest" else ctx.kind
         if of == "reminder":
             raw["when_th"], raw["when_en"] = (
-                _days_left_th(ctx.offset_days),
-                _days_left_en(ctx.offset_days),
+                days_left_th(ctx.offset_days),
+                days_left_en(ctx.offset_days),
             )
         elif of in ("overdue", "escalation"):
             raw["when_th"], raw["when_en"] = (
-                _days_over_th(ctx.offset_days),
-                _days_over_en(ctx.offset_days),
+                days_over_th(ctx.offset_days),
+                days_over_en(ctx.offset_days),
             )
     if ctx.due is not None:
         raw["due_th"] = thai_date(ctx.due)
@@ -328,6 +255,7 @@ def render_mail(ctx: MailContext) -> RenderedMail:
         due=ctx.due,
         offset_days=ctx.offset_days,
         digest_of=ctx.digest_of,
+        previous_due=ctx.previous_due,
     )
     values = _values(ctx, subject)
     env = environment()
@@ -368,6 +296,9 @@ def letter_values(ctx: MailContext) -> dict[str, Any]:
     if ctx.due is not None:
         out["due_day_th"] = weekday_date_th(ctx.due, thai_date(ctx.due))
         out["due_day_en"] = weekday_date_en(ctx.due, english_date(ctx.due))
+    if ctx.previous_due is not None:
+        out["previous_day_th"] = weekday_date_th(ctx.previous_due, thai_date(ctx.previous_due))
+        out["previous_day_en"] = weekday_date_en(ctx.previous_due, english_date(ctx.previous_due))
     out["business_days_left"] = ctx.business_days_left
     rate = ctx.penalty_per_business_day
     if rate is not None:

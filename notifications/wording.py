@@ -41,7 +41,13 @@ DEFAULT_SUPERVISORS = {
 DEFAULT_CONTACT_TH = "เจ้าหน้าที่ผู้รับผิดชอบ สำนักงาน ก.พ.ร."
 DEFAULT_CONTACT_EN = "the officer in charge at the OPDC"
 _WEEKDAYS_TH = ("จันทร์", "อังคาร", "พุธ", "พฤหัสบดี", "ศุกร์", "เสาร์", "อาทิตย์")
-_NOTICE_CODES = {"reminder": "R", "overdue": "O", "escalation": "E", "receipt": "RC"}
+_NOTICE_CODES = {
+    "reminder": "R",
+    "overdue": "O",
+    "escalation": "E",
+    "receipt": "RC",
+    "correction": "C",
+}
 
 
 class _Worded(Protocol):

@@ -32,7 +32,7 @@ import pytest
 
 from notifications.keys import message_id, outbox_key
 from notifications.message import OutgoingMail, mail_bytes
-from notifications.render import subject_for
+from notifications.subjects import subject_for
 from workflow.config.model import Cycle, Milestone
 from workflow.config.validate import read_cycle_file
 from workflow.mail.letters import build_letter
@@ -117,8 +117,11 @@ def _row(
             milestone_title_th=milestone.title_th,
             milestone_title_en=milestone.title_en,
             due=milestone.due,
-            offset_days=None if kind == "receipt" else offset,
+            offset_days=None if kind in ("receipt", "correction") else offset,
             digest_of=notice if kind == "digest" else None,
+            previous_due=dt.date.fromisoformat(context["previous_due"])
+            if kind == "correction"
+            else None,
         ),
         "message_id": message_id(key),
         "context": json.dumps(context, ensure_ascii=False),
@@ -163,6 +166,12 @@ def letters() -> Iterator[tuple[str, OutgoingMail]]:
             for notice, n, at in notices:
                 row = _row(stored, m, org, notice, notice, n, {})
                 yield f"{m.id}/{ident}.{notice}-{n}", build_letter(stored, row, org, at)
+            if m.due is not None:  # the deadline moved here from a week earlier
+                was = m.due - dt.timedelta(days=7)
+                at = at_time_of_day(was - dt.timedelta(days=3), "10:00")
+                context = {"previous_due": was.isoformat()}
+                row = _row(stored, m, org, "correction", "correction", 2, context)
+                yield f"{m.id}/{ident}.correction", build_letter(stored, row, org, at)
             arrivals = {"done": parse_instant("2010-12-10T10:00")}
             if m.due is not None:
                 late_day = m.due + dt.timedelta(days=3)
@@ -249,7 +258,15 @@ def test_the_golden_letters_are_unchanged() -> None:
     ]
     assert not changed, f"letters differ from the reviewed files: {changed[:20]}"
     kinds = {name.split(".")[-1].split("-")[0] for name, _ in ALL}
-    assert kinds == {"reminder", "overdue", "escalation", "receipt", "digest", "alert"}
+    assert kinds == {
+        "reminder",
+        "overdue",
+        "escalation",
+        "receipt",
+        "digest",
+        "alert",
+        "correction",
+    }
 
 
 @pytest.mark.parametrize(("name", "mail"), ALL, ids=[name for name, _ in ALL])

@@ -139,7 +139,13 @@ def test_moved_later_deadline(cli: Cli, tmp_path: Path) -> None:
     assert len(withdrawn) == 93
     assert {r["key"].split("/", 2)[2] for r in withdrawn} == {"sar6/2011-04-30/reminder/14"}
     assert {(r["from"], r["status"]) for r in withdrawn} == {("pending", "skipped")}
-    assert document["letters"]["added"] == []
+    # One correction to each organisation, sent as of the latest processed instant.
+    added = document["letters"]["added"]
+    assert {r["agreement"] for r in added} == agreements and len(added) == 93
+    assert {r["key"].split("/", 2)[2] for r in added} == {"sar6/2011-05-07/correction/2"}
+    assert {(r["kind"], r["send_at"], r["status"]) for r in added} == {
+        ("correction", TICK, "pending")
+    }
     assert document["rejudged_until"] == TICK
     assert [(s["what"], s["at"]) for s in document["scheduled"]][:2] == [
         ("reminder", "2011-04-23T09:00:00+07:00"),
@@ -148,12 +154,16 @@ def test_moved_later_deadline(cli: Cli, tmp_path: Path) -> None:
     lines = [line.strip() for line in found["text"].splitlines()]
     assert lines[0] == '~ milestones.sar6.due: "2011-04-30" → "2011-05-07"'
     assert "TH-50 sar6: due 2011-04-30 → 2011-05-07" in lines
-    assert "letters withdrawn (93):" in lines and "letters added (0):" in lines
+    assert "letters withdrawn (93):" in lines and "letters added (93):" in lines
     # Applied: the reminders of the new date come when their time does, under new keys.
     assert cli("tick", "--now", "2011-04-23T09:00", "--no-send").code == 0
     rows = [r for r in cli("outbox", "--json").json() if r["agreement"] == "TH-50"]
     sar6 = {r["key"].split("/", 3)[3]: r["status"] for r in rows if r["milestone"] == "sar6"}
-    assert sar6 == {"2011-04-30/reminder/14": "skipped", "2011-05-07/reminder/14": "pending"}
+    assert sar6 == {
+        "2011-04-30/reminder/14": "skipped",
+        "2011-05-07/correction/2": "pending",
+        "2011-05-07/reminder/14": "pending",
+    }
 
 
 def test_moved_earlier_past_the_processed_instant(cli: Cli, tmp_path: Path) -> None:
@@ -215,13 +225,23 @@ def test_moved_away_and_back_sends_nothing_twice(cli: Cli, tmp_path: Path) -> No
     found = dry_then_apply(cli, later, tick)["json"]
     assert {item["status"]["to"] for item in found["effects"]} == {"pending"}
     assert found["letters"]["withdrawn"] == []  # sent ones stay sent
+    assert {r["key"].split("/", 3)[3] for r in found["letters"]["added"]} == {
+        "2011-05-31/correction/2"
+    }
     # Back to 30 April: its deadline was processed once; it is judged again, mail is not resent.
     found = dry_then_apply(cli, str(CYCLE_2554), tick)["json"]
     assert len(found["effects"]) == 93
     for item in found["effects"]:
         assert item["due"] == {"from": "2011-05-31", "to": "2011-04-30"}
         assert item["status"] == {"from": "pending", "to": "missed"}
-    assert found["letters"] == {"withdrawn": [], "added": []}
+    # Only the correction back to 30 April is new: no overdue notice is enqueued again, and
+    # the correction to 31 May, not sent yet, is withdrawn.
+    withdrawn = found["letters"]["withdrawn"]
+    assert {r["key"].split("/", 3)[3] for r in withdrawn} == {"2011-05-31/correction/2"}
+    assert len(withdrawn) == 93
+    added = found["letters"]["added"]
+    assert len(added) == 93 and {r["kind"] for r in added} == {"correction"}
+    assert {r["key"].split("/", 3)[3] for r in added} == {"2011-04-30/correction/3"}
     assert sent_overdue() == notices
     missed = [
         entry["data"]["due"]

@@ -57,6 +57,7 @@ def context(kind: str, **changes: object) -> MailContext:
             "pending": (("TH-50", "จังหวัดเชียงใหม่"), ("TH-57", "จังหวัดเชียงราย")),
             "digest_of": "overdue",
         },
+        "correction": {"offset_days": None, "previous_due": dt.date(2011, 4, 23)},
         "alert": {
             "recipient": OPDC,
             "alert_key": "2554/TH-50/sar6/2011-04-30/reminder/7",
@@ -106,11 +107,12 @@ def test_subject_matches_the_brief_and_subject_for() -> None:
             due=ctx.due,
             offset_days=ctx.offset_days,
             digest_of=ctx.digest_of,
+            previous_due=ctx.previous_due,
         )
 
 
 def test_subjects_carry_the_thai_date_and_ignore_the_recipient() -> None:
-    for kind in ("reminder", "overdue", "escalation", "receipt", "digest"):
+    for kind in ("reminder", "overdue", "escalation", "receipt", "digest", "correction"):
         subjects = {
             render_mail(context(kind, recipient=who)).subject
             for who in (PROVINCE, Recipient("group", "ภาคเหนือตอนบน 1", None), OPDC)

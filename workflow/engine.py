@@ -21,7 +21,7 @@ from sqlalchemy import Connection
 
 from notifications.dates import thai_date
 from notifications.keys import outbox_key
-from notifications.render import subject_for
+from notifications.subjects import subject_for
 from states.errors import EventRefused
 from states.machine import EVENTS, GuardContext, apply_event
 from workflow.clock import Clock

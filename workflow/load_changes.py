@@ -3,18 +3,22 @@
 Deadlines that moved are re-judged (``rejudge``), the notices about the old date are withdrawn
 and the timer instants of the new date made due again (``reopen_timers``), an organisation
 joining late has the deadlines already processed ``waived`` (``waive_passed``), and a removed
-organisation's pending notices are withdrawn (``withdraw_removed``). All set-based.
+organisation's pending notices are withdrawn (``withdraw_removed``); each organisation whose
+own deadline moved gets a correction letter (``enqueue_corrections``). All set-based.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import json
 
 from sqlalchemy import Connection, bindparam, select, text, update
 
+from notifications.render import TEMPLATE_VERSION
+from notifications.subjects import subject_for
 from workflow.calendar import BusinessCalendar, business_calendar
 from workflow.config.model import Cycle
-from workflow.mail.outbox import NOTICE_KINDS
+from workflow.mail.outbox import KEY_SQL, MESSAGE_ID_SQL, NOTICE_KINDS, per_org_key
 from workflow.repository import STATUSES
 from workflow.tick import instants
 from workflow.timeutil import bangkok_date, day_start, deadline_instant
@@ -155,3 +159,75 @@ def reopen_timers(conn: Connection, cycle: Cycle, moved: set[str]) -> None:
             ),
             {"cycle": cycle.id, "keys": keys},
         )
+
+
+_CORRECTIONS = text(
+    f"""
+    INSERT INTO outbox (key, cycle_id, agreement, milestone, kind, notice, recipient,
+        recipient_kind, subject, send_at, status, attempts, next_attempt_at, message_id,
+        template, template_version, context, created_at)
+    SELECT {KEY_SQL}, s.cycle_id, o.id, s.milestone_id, 'correction', 'correction', o.email,
+        o.kind, :subject, :at, 'pending', 0, :at, {MESSAGE_ID_SQL}, 'mail/correction',
+        :version, :context, :now
+    FROM milestone_status s
+    JOIN agreements a ON a.pk = s.agreement_pk
+    JOIN organisations o ON o.cycle_id = a.cycle_id AND o.id = a.org_id
+    WHERE s.cycle_id = :cycle AND s.milestone_id = :milestone AND o.active = :true
+        AND s.status IN ('pending', 'missed')
+    ON CONFLICT (key) DO NOTHING
+    """
+)
+
+
+def enqueue_corrections(
+    conn: Connection,
+    cycle: Cycle,
+    old_dues: dict[str, str | None],
+    moved: set[str],
+    version: int,
+    last_tick: int | None,
+    now: int,
+) -> int:
+    """A correction letter to each organisation whose own deliverable's deadline moved.
+
+    Only deliverables the organisation still owes (pending or missed); sent as of the latest
+    processed instant (``last_tick``), so the next tick sends it; none before the first tick
+    (nothing has been sent, and the reminders will carry the new date). The key holds the new
+    date and the cycle-file version, so each applied change is announced once.
+    """
+    if last_tick is None:
+        return 0
+    created = 0
+    for milestone in cycle.milestones:
+        was = old_dues.get(milestone.id)
+        if milestone.id not in moved or milestone.due is None or was is None:
+            continue
+        if milestone.kind != "deliverable" or milestone.actor != "organisation":
+            continue
+        due = milestone.due.isoformat()
+        subject = subject_for(
+            "correction",
+            cycle_id=cycle.id,
+            milestone_id=milestone.id,
+            milestone_title_th=milestone.title_th,
+            milestone_title_en=milestone.title_en,
+            due=milestone.due,
+            offset_days=None,
+            previous_due=dt.date.fromisoformat(was),
+        )
+        result = conn.execute(
+            _CORRECTIONS,
+            {
+                **per_org_key(cycle.id, milestone.id, due, "correction", version),
+                "cycle": cycle.id,
+                "milestone": milestone.id,
+                "subject": subject,
+                "at": last_tick,
+                "version": TEMPLATE_VERSION,
+                "context": json.dumps({"previous_due": was}),
+                "now": now,
+                "true": True,
+            },
+        )
+        created += int(result.rowcount)
+    return created

@@ -23,6 +23,7 @@ from workflow.config.model import Cycle, Milestone
 from workflow.config.validate import canonical_json
 from workflow.history import NewEntry, append
 from workflow.load_changes import (
+    enqueue_corrections,
     moved_milestones,
     rejudge,
     reopen_timers,
@@ -289,6 +290,7 @@ def _apply(
         # tick enqueues the new date's, under new keys (the key holds the due date).
         skip_pending(conn, cycle.id, milestone_id, NOTICE_KINDS, None)
     reopen_timers(conn, cycle, moved)
+    enqueue_corrections(conn, cycle, old_dues, moved, version, row.last_tick, now)
     append(
         conn,
         [

@@ -17,13 +17,21 @@ from typing import Any
 
 from sqlalchemy import Connection, TextClause, bindparam, select, text, update
 
-from notifications.keys import MESSAGE_ID_DOMAIN, outbox_key
-from notifications.render import TEMPLATE_VERSION, subject_for
+from notifications.keys import outbox_key
+from notifications.render import TEMPLATE_VERSION
+from notifications.subjects import subject_for
 from workflow.calendar import business_calendar
 from workflow.clock import Clock
 from workflow.config.model import Cycle, Milestone
 from workflow.history import NewEntry, append_alike
-from workflow.mail.outbox import Notification, enqueue, skip_pending
+from workflow.mail.outbox import (
+    KEY_SQL,
+    MESSAGE_ID_SQL,
+    Notification,
+    enqueue,
+    per_org_key,
+    skip_pending,
+)
 from workflow.notice_days import notice_days, others, receiver_scopes
 from workflow.repository import CYCLES, StoredCycle, get_cycle
 from workflow.store import Database
@@ -277,12 +285,12 @@ _ENQUEUE_NOTICES = f"""
     INSERT INTO outbox (key, cycle_id, agreement, milestone, kind, notice, recipient,
         recipient_kind, subject, send_at, status, attempts, next_attempt_at, message_id,
         template, template_version, context, created_at)
-    SELECT :head || o.id || :tail, s.cycle_id, o.id, s.milestone_id, :kind, :kind,
+    SELECT {KEY_SQL}, s.cycle_id, o.id, s.milestone_id, :kind, :kind,
         CASE WHEN :to_supervisor = 1 THEN o.supervisor_email ELSE o.email END,
         CASE WHEN :to_supervisor = 1 THEN 'supervisor' ELSE o.kind END,
         :subject, :at,
         CASE WHEN s.status IN ('met', 'late') THEN 'skipped' ELSE :status END,
-        0, :at, '<' || REPLACE(:head || o.id || :tail, '/', '.') || :domain,
+        0, :at, {MESSAGE_ID_SQL},
         :template, :version, '{{{{}}}}', :now
     FROM milestone_status s
     JOIN agreements a ON a.pk = s.agreement_pk
@@ -316,17 +324,12 @@ def _enqueue_notices(
     milestone = instant.milestone
     assert milestone.due is not None
     kind = instant.what
-    sample = outbox_key(
-        cycle.id, "@", milestone.id, milestone.due.isoformat(), kind, instant.offset
-    )
-    head, tail = sample.split("@")
     statement, receivers = _notice_statement(instant)
     result = conn.execute(
         statement,
         {
             **receivers,
-            "head": head,
-            "tail": tail,
+            **per_org_key(cycle.id, milestone.id, milestone.due.isoformat(), kind, instant.offset),
             "cycle": cycle.id,
             "milestone": milestone.id,
             "kind": kind,
@@ -334,7 +337,6 @@ def _enqueue_notices(
             "subject": _subject(cycle, instant, kind),
             "at": instant.at,
             "status": "skipped" if stale else "pending",
-            "domain": f"@{MESSAGE_ID_DOMAIN}>",
             "template": f"mail/{kind}",
             "version": TEMPLATE_VERSION,
             "now": now,

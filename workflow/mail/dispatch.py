@@ -22,7 +22,7 @@ from sqlalchemy import Connection, bindparam, select, update
 
 from notifications.mailers import Mailer, SendResult, SendStatus
 from notifications.message import OutgoingMail
-from notifications.render import subject_for
+from notifications.subjects import subject_for
 from workflow.defaults import BATCH
 from workflow.errors import BadInput, NotAllowed
 from workflow.mail.leases import Heartbeat, claim, release_stale_leases, worker_id

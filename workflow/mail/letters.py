@@ -41,8 +41,8 @@ from workflow.repository import StoredCycle
 from workflow.timeutil import BANGKOK, bangkok_date, to_bangkok
 
 # Notices whose letter carries the deadline's calendar event (escalations go to a supervisor,
-# whose calendar the deadline is not in).
-CALENDAR_NOTICES = ("reminder", "overdue")
+# whose calendar the deadline is not in); a correction moves the event to the new date.
+CALENDAR_NOTICES = ("reminder", "overdue", "correction")
 _PROVINCE = re.compile(r"TH-\d{2}")
 _OPDC = Recipient("opdc", "สำนักงาน ก.พ.ร.", "OPDC")
 
@@ -68,6 +68,7 @@ def build_letter(
     recipient, cc, copy_th, copy_en = _addressing(cycle, str(row["recipient_kind"]), kind, org)
     facts = _facts(cycle, milestone, kind, notice, day)
     event_at = context.get("event_at")
+    previous_due = context.get("previous_due")
     ctx = MailContext(
         kind=kind,
         cycle_id=cycle.id,
@@ -85,7 +86,7 @@ def build_letter(
         milestone_title_en=milestone.title_en if milestone else None,
         deliverable=deliverable_of(milestone) if milestone else None,
         due=milestone.due if milestone else None,
-        offset_days=_offset(str(row["key"])) if kind != "receipt" else None,
+        offset_days=_offset(str(row["key"])) if kind not in ("receipt", "correction") else None,
         event_at=to_bangkok(event_at) if event_at is not None else None,
         late_business_days=context.get("late_business_days"),
         pending=_pending(context.get("pending", [])),
@@ -97,6 +98,7 @@ def build_letter(
         office=office,
         copy_to_th=copy_th,
         copy_to_en=copy_en,
+        previous_due=dt.date.fromisoformat(previous_due) if previous_due else None,
         **facts,
     )
     ics = _calendar(cycle, row, milestone, kind, notice, office, now)
@@ -149,7 +151,7 @@ def _facts(
     due, scope = milestone.due, cycle.settings.calendar.receiver_scope
     calendar = cycle.calendar
     of = notice if kind == "digest" else kind
-    if of == "reminder":
+    if of in ("reminder", "correction"):
         start = day - dt.timedelta(days=1)  # business days d with day <= d <= due
         out["business_days_left"] = calendar.late_business_days(start, due, scope)
     if milestone.penalty_per_business_day is not None:

@@ -14,12 +14,26 @@ from typing import Any
 
 from sqlalchemy import Connection, text
 
-from notifications.keys import message_id
+from notifications.keys import MESSAGE_ID_DOMAIN, message_id, outbox_key
 from notifications.render import TEMPLATE_VERSION
 from workflow.tables import OutboxRow
 
 OUTBOX = OutboxRow.__table__  # type: ignore[attr-defined]
-NOTICE_KINDS = ("reminder", "overdue", "escalation")
+NOTICE_KINDS = ("reminder", "overdue", "escalation", "correction")
+"""Letters about a deadline still to meet: skipped when it arrives, moves or its organisation
+leaves the cycle file (receipts, digests and alerts are not)."""
+
+# One notification per organisation from one INSERT … SELECT (``o`` the organisations row):
+# the key and the Message-ID by the rules of ``notifications.keys``, from ``per_org_key``.
+KEY_SQL = ":head || o.id || :tail"
+MESSAGE_ID_SQL = f"'<' || REPLACE({KEY_SQL}, '/', '.') || :domain"
+
+
+def per_org_key(cycle: str, milestone: str, due: str, kind: str, offset: int) -> dict[str, str]:
+    """The parameters ``KEY_SQL`` and ``MESSAGE_ID_SQL`` need: ``outbox_key`` with the
+    organisation left open, and the Message-ID's domain."""
+    head, tail = outbox_key(cycle, "@", milestone, due, kind, offset).split("@")
+    return {"head": head, "tail": tail, "domain": f"@{MESSAGE_ID_DOMAIN}>"}
 
 
 @dataclass(frozen=True)
