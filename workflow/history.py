@@ -7,9 +7,10 @@ ensure_ascii=False))`` where ``entry`` is the printed entry minus ``hash``; the 
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 import json
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -18,7 +19,7 @@ from sqlalchemy import Connection, func, select
 from workflow.errors import IntegrityFailure
 from workflow.store import hot, hot_many
 from workflow.tables import HistoryRow
-from workflow.timeutil import format_instant
+from workflow.timeutil import BANGKOK, format_instant
 
 GENESIS = "0" * 64
 HISTORY = HistoryRow.__table__  # type: ignore[attr-defined]
@@ -209,30 +210,85 @@ def verify_entries(
 
     Constant memory: each entry is checked against the previous hash only.
     """
+    bodies = (
+        (e["seq"], e["prev_hash"], {k: v for k, v in e.items() if k != "hash"}, e["hash"])
+        for e in entries
+    )
+    return _check(bodies, head, marks)
+
+
+_CHAIN = (
+    "SELECT seq, cycle_id, agreement, kind, event, from_state, to_state, actor, at, "
+    "recorded_at, data, prev_hash, hash FROM history ORDER BY seq"
+)
+
+
+def verify(conn: Connection, head: str | None = None, marks: Marks | None = None) -> Verification:
+    """Recompute the whole stored chain, streaming rows in ``seq`` order (``yield_per``: a
+    server-side cursor on PostgreSQL, so memory stays constant however long the chain)."""
+    rows = conn.execution_options(yield_per=5000).exec_driver_sql(_CHAIN)
+    return _check(_stored_bodies(rows), head, marks)
+
+
+Body = tuple[int, str, dict[str, Any], str]  # seq, prev_hash, the entry minus hash, hash
+
+
+def _stored_bodies(rows: Iterable[Sequence[Any]]) -> Iterator[Body]:
+    """Stored rows as the printed entries minus ``hash`` (as ``printed`` builds them, without
+    a mapping per row: this loop runs once per entry of the chain)."""
+    loads, moment = json.loads, dt.datetime.fromtimestamp  # format_instant, inlined
+    for (
+        seq,
+        cycle,
+        agreement,
+        kind,
+        event,
+        before,
+        after,
+        actor,
+        at,
+        recorded,
+        data,
+        back,
+        digest,
+    ) in rows:
+        body = {
+            "seq": seq,
+            "cycle": cycle,
+            "agreement": agreement,
+            "kind": kind,
+            "event": event,
+            "from": before,
+            "to": after,
+            "actor": actor,
+            "at": moment(at, BANGKOK).isoformat(timespec="seconds"),
+            "recorded_at": moment(recorded, BANGKOK).isoformat(timespec="seconds"),
+            "data": loads(data),
+            "prev_hash": back,
+        }
+        yield seq, back, body, digest
+
+
+def _check(bodies: Iterable[Body], head: str | None, marks: Marks | None) -> Verification:
+    """The chain rule over (seq, prev_hash, body, hash) in order; the first bad entry."""
     prev, expected_seq, count = GENESIS, 1, 0
-    for entry in entries:
-        seq = entry["seq"]
+    dumps, sha256 = json.dumps, hashlib.sha256
+    for seq, back, body, digest in bodies:
         if seq != expected_seq:
             reason = f"entry {expected_seq} is missing (next is {seq})"
             return Verification(False, count, prev, expected_seq, reason)
-        if entry["prev_hash"] != prev:
+        if back != prev:
             return Verification(False, count, prev, seq, f"entry {seq}: prev_hash does not match")
-        if entry_hash(prev, entry) != entry["hash"]:
+        payload = dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+        if sha256(f"{prev}\n{payload}".encode()).hexdigest() != digest:
             return Verification(False, count, prev, seq, f"entry {seq}: content was altered")
-        prev, expected_seq, count = entry["hash"], expected_seq + 1, count + 1
+        prev, expected_seq, count = digest, expected_seq + 1, count + 1
         if marks is not None:
             marks.notice(seq, prev)
     if head is not None and head != prev:
         reason = f"the chain ends at {prev}, not at the given head {head}"
         return Verification(False, count, prev, expected_seq, reason)
     return Verification(True, count, prev)
-
-
-def verify(conn: Connection, head: str | None = None, marks: Marks | None = None) -> Verification:
-    """Recompute the whole stored chain, streaming rows in ``seq`` order (``yield_per``: a
-    server-side cursor on PostgreSQL, so memory stays constant however long the chain)."""
-    result = conn.execution_options(yield_per=5000).execute(select(HISTORY).order_by(HISTORY.c.seq))
-    return verify_entries((printed(row._mapping) for row in result), head, marks)
 
 
 def entry_count(conn: Connection) -> int:
