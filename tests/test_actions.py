@@ -21,8 +21,8 @@ import pytest
 
 from states.machine import EVENTS
 from tests.conftest import kpi_set, pg_url
-from tests.served import prepare, serve
-from tests.webforms import ROLES, signed_in
+from tests.support.served import prepare, serve
+from tests.support.webforms import ROLES, signed_in
 from workflow.clock import VirtualClock
 from workflow.engine import FireRequest, fire
 from workflow.errors import BadInput, NotAllowed, NotAuthorised

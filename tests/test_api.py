@@ -23,7 +23,7 @@ from schemathesis import GenerationMode
 from schemathesis.checks import not_a_server_error
 
 from tests.conftest import Cli, kpi_set, pg_url
-from tests.served import Api, prepare, serve
+from tests.support.served import Api, prepare, serve
 from workflow.clock import VirtualClock
 from workflow.errors import (
     BadInput,

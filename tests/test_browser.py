@@ -19,8 +19,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.pages_world import SPRING, build
-from tests.served import serve
+from tests.support.pages_world import SPRING, build
+from tests.support.served import serve
 from workflow.web import create_app
 
 CHROMIUM = Path("/usr/bin/chromium")

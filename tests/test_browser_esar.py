@@ -22,8 +22,8 @@ from typing import Any
 import pytest
 
 from tests.conftest import kpi_set
-from tests.served import prepare, serve
-from tests.webforms import PDF, ROLES, signed_th50
+from tests.support.served import prepare, serve
+from tests.support.webforms import PDF, ROLES, signed_th50
 from workflow.clock import VirtualClock
 from workflow.engine import FireRequest, fire
 from workflow.store import Database
@@ -60,7 +60,7 @@ from selenium.webdriver.remote.webdriver import WebDriver  # noqa: E402
 from selenium.webdriver.support.ui import Select, WebDriverWait  # noqa: E402
 
 from notifications.mailers import mailer_from_url  # noqa: E402
-from tests.test_mailers import free_port  # noqa: E402
+from tests.support.smtp import free_port  # noqa: E402
 from workflow.mail.dispatch import dispatch  # noqa: E402
 
 FLAGS = (

@@ -15,8 +15,9 @@ from pathlib import Path
 
 import pytest
 
-from tests.mailsink import MailSink, link_in
-from tests.served import prepare, serve
+from tests.support.served import prepare, serve
+from tests.support.signin import link_in
+from tests.support.smtp import MailSink
 from workflow.clock import VirtualClock
 from workflow.store import Database
 from workflow.timeutil import parse_instant

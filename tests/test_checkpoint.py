@@ -12,14 +12,11 @@ from pathlib import Path
 import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
-from sqlalchemy import text
 
 from tests.conftest import Cli
-from tests.test_history import raw_sql
-from tests.test_verify_since import first_part, year_goes_on
+from tests.support.history import first_part, raw_sql, rewrite_chain, year_goes_on
 from workflow.checkpoint import KEY_ENV, daily_checkpoint, load_private_key, signed_bytes
 from workflow.evidence_verifier import CHECKPOINT_FORMAT, ed25519_verify, pem_public_key
-from workflow.history import GENESIS, HISTORY, entry_hash, printed
 from workflow.store import Database
 from workflow.timeutil import parse_instant
 
@@ -28,30 +25,6 @@ def keys(cli: Cli, tmp_path: Path, name: str = "keys") -> tuple[Path, Path]:
     result = cli("keygen", "--out", str(tmp_path / name))
     assert result.code == 0, result.err
     return tmp_path / name / "checkpoint.key", tmp_path / name / "checkpoint.pub"
-
-
-def rewrite_chain(url: str, seq: int, actor: str) -> None:
-    """Alter entry ``seq`` and re-hash it and every later entry: a forger with SQL access who
-    knows the hash rule. The plain chain then verifies again."""
-    db = Database(url)
-    with db.write() as conn:
-        conn.execute(
-            text("UPDATE history SET actor = :actor WHERE seq = :seq"), {"actor": actor, "seq": seq}
-        )
-        rows = [
-            printed(row._mapping) for row in conn.execute(HISTORY.select().order_by(HISTORY.c.seq))
-        ]
-        prev = GENESIS
-        for entry in rows:
-            if entry["seq"] >= seq:
-                entry["prev_hash"] = prev
-                entry["hash"] = entry_hash(prev, entry)
-                conn.execute(
-                    text("UPDATE history SET prev_hash = :p, hash = :h WHERE seq = :s"),
-                    {"p": entry["prev_hash"], "h": entry["hash"], "s": entry["seq"]},
-                )
-            prev = entry["hash"]
-    db.dispose()
 
 
 def test_keygen_writes_a_private_key_only_its_owner_reads(cli: Cli, tmp_path: Path) -> None:

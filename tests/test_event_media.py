@@ -14,7 +14,7 @@ import httpx
 import pytest
 
 from tests.conftest import kpi_set, pg_url
-from tests.served import Api, prepare, serve
+from tests.support.served import Api, prepare, serve
 from workflow.clock import VirtualClock
 from workflow.timeutil import parse_instant
 from workflow.web import create_app

@@ -19,8 +19,8 @@ from sqlalchemy import text
 from notifications.mailers import MaildirMailer, Mailer, SmtpMailer
 from notifications.sink import free_port
 from tests.conftest import ROOT, Cli, kpi_set
-from tests.served import prepare, serve
-from tests.test_checkpoint import rewrite_chain
+from tests.support.history import rewrite_chain
+from tests.support.served import prepare, serve
 from workflow.clock import VirtualClock
 from workflow.engine import FireRequest, fire
 from workflow.evidence import main as evidence_main

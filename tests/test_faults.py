@@ -1,4 +1,4 @@
-"""Faults, each provoked on purpose, against a PRIVATE PostgreSQL (``tests.pgserver``).
+"""Faults, each provoked on purpose, against a PRIVATE PostgreSQL (``tests.support.postgres``).
 
 Real ``rubrong run`` processes on an accelerated clock, a real SMTP server (``Sink``), and a
 PostgreSQL server of the test session's own on a spare port, so that it can be restarted; the
@@ -39,9 +39,8 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from tests import pgserver
 from tests.conftest import CYCLE_2554, Cli
-from tests.multiprocess_support import (
+from tests.support.multiprocess import (
     BATCH,
     Letter,
     Sink,
@@ -50,12 +49,22 @@ from tests.multiprocess_support import (
     pending,
     shared_clock,
     stamp,
-    ticked,
     timers,
     wait_any,
     wait_until,
 )
-from tests.test_service import DEADLINE, ESCALATION, OVERDUE, R1, R7, R14, Service, expected
+from tests.support.postgres import PrivatePostgres, pg, private_pg  # noqa: F401  (fixtures)
+from tests.support.service import (
+    DEADLINE,
+    ESCALATION,
+    OVERDUE,
+    R1,
+    R7,
+    R14,
+    Service,
+    expected,
+    ticked,
+)
 from workflow.cyclegen import generate_cycle
 from workflow.store import CHAIN_LOCK_ID
 
@@ -65,30 +74,8 @@ WAIT = 90  # wall seconds: generous, for a loaded machine; a passing run waits f
 OPDC = "opdc@opdc.rubrong.example"
 
 
-@pytest.fixture(scope="session")
-def private_pg() -> Iterator[pgserver.PrivatePostgres]:
-    """One private server per test process (xdist worker); tests in a worker run in turn."""
-    reason = pgserver.problem()
-    if reason is not None:
-        if os.environ.get("RUBRONG_REQUIRE_PG") == "1":
-            pytest.fail(f"a private PostgreSQL is needed: {reason}")
-        pytest.skip(f"no private PostgreSQL: {reason}")
-    server = pgserver.PrivatePostgres()
-    server.start()
-    yield server
-    server.destroy()
-
-
 @pytest.fixture
-def pg(private_pg: pgserver.PrivatePostgres) -> pgserver.PrivatePostgres:
-    """The private server, running (a failed restart test may have left it stopped)."""
-    if not private_pg.running():
-        private_pg.start()
-    return private_pg
-
-
-@pytest.fixture
-def loaded(pg: pgserver.PrivatePostgres, tmp_path: Path) -> Cli:
+def loaded(pg: PrivatePostgres, tmp_path: Path) -> Cli:  # noqa: F811
     """cycle_2554 loaded into a new database of the private server."""
     cli = Cli(pg.database(), tmp_path)
     result = cli("load", str(CYCLE_2554))
@@ -250,7 +237,10 @@ def test_dispatcher_killed_between_smtp_accept_and_marking_sent(
 
 
 def test_postgres_restarted_mid_run(
-    pg: pgserver.PrivatePostgres, loaded: Cli, sink: Sink, services: list[Service]
+    pg: PrivatePostgres,  # noqa: F811
+    loaded: Cli,
+    sink: Sink,
+    services: list[Service],
 ) -> None:
     cli = loaded
     chain = psycopg.connect(libpq(cli))
@@ -304,7 +294,10 @@ def test_postgres_restarted_mid_run(
 
 
 def test_smtp_temporary_then_permanent_refusal(
-    pg: pgserver.PrivatePostgres, tmp_path: Path, sink: Sink, services: list[Service]
+    pg: PrivatePostgres,  # noqa: F811
+    tmp_path: Path,
+    sink: Sink,
+    services: list[Service],
 ) -> None:
     cli = Cli(pg.database(), tmp_path)
     text = generate_cycle(cycle_id="2554", groups=1, provinces_per_group=2, deadline_policy="keep")

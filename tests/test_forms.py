@@ -20,8 +20,8 @@ import httpx
 import pytest
 
 from tests.conftest import kpi_set
-from tests.served import prepare, serve
-from tests.webforms import CARD, PDF, ROLES, csrf_of, signed_in, signed_th50
+from tests.support.served import prepare, serve
+from tests.support.webforms import CARD, PDF, ROLES, csrf_of, signed_in, signed_th50
 from workflow.clock import VirtualClock
 from workflow.timeutil import parse_instant
 from workflow.web import create_app

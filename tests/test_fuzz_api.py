@@ -18,7 +18,7 @@ from hypothesis import HealthCheck, given, settings
 from schemathesis import GenerationMode
 from schemathesis.checks import positive_data_acceptance
 
-from tests.served import prepare, serve
+from tests.support.served import prepare, serve
 from workflow.clock import VirtualClock
 from workflow.timeutil import parse_instant
 from workflow.web import create_app

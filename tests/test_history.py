@@ -11,35 +11,12 @@ import json
 import time
 from typing import Any
 
-from sqlalchemy import text
-
 from tests.conftest import CYCLE_2554, Cli, kpi_set
+from tests.support.history import GENESIS, KPIS, fire_ok, raw_sql, recompute
 from workflow.clock import VirtualClock
 from workflow.engine import FireRequest, fire
 from workflow.store import Database
 from workflow.timeutil import parse_instant
-
-GENESIS = "0" * 64
-KPIS = json.dumps(kpi_set(), ensure_ascii=False)
-REQUIRED_KEYS = {
-    "seq", "agreement", "kind", "event", "from", "to", "actor", "at", "recorded_at", "data",
-    "prev_hash", "hash",
-}  # fmt: skip
-
-
-def recompute(entries: list[dict[str, Any]]) -> str:
-    """Check every entry's ``prev_hash`` and ``hash`` as CONTRACT.md defines them; the head."""
-    prev = GENESIS
-    for position, entry in enumerate(entries, start=1):
-        assert entry.keys() >= REQUIRED_KEYS, entry
-        assert entry["seq"] == position, entry
-        assert entry["prev_hash"] == prev, entry["seq"]
-        body = {key: value for key, value in entry.items() if key != "hash"}
-        payload = json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
-        digest = hashlib.sha256((prev + "\n" + payload).encode("utf-8")).hexdigest()
-        assert entry["hash"] == digest, f"seq {entry['seq']}: hash does not recompute"
-        prev = digest
-    return prev
 
 
 def strict_json(text: str) -> Any:
@@ -51,14 +28,6 @@ def strict_json(text: str) -> Any:
     return json.loads(text, parse_constant=reject)
 
 
-def fire_ok(
-    cli: Cli, agreement: str, event: str, role: str, at: str, data: str | None = None
-) -> None:
-    args = ["fire", agreement, event, "--as", role, "--at", at]
-    result = cli(*args, *(["--data", data] if data else []))
-    assert result.code == 0, (event, result.err)
-
-
 def five_entries(cli: Cli) -> None:
     """TH-50 proposed/agreed/signed, TH-51 proposed, TH-50 published: seq 1…5."""
     fire_ok(cli, "TH-50", "propose_kpis", "province:TH-50", "2010-09-10", KPIS)
@@ -68,14 +37,6 @@ def five_entries(cli: Cli) -> None:
     fire_ok(
         cli, "TH-50", "publish", "province:TH-50", "2010-11-20", '{"url": "https://x.example/ก"}'
     )
-
-
-def raw_sql(cli: Cli, statement: str, **params: Any) -> None:
-    """Change the database behind the engine's back, as an attacker with SQL access would."""
-    db = Database(cli.db_url)
-    with db.engine.begin() as conn:
-        conn.execute(text(statement), params)
-    db.dispose()
 
 
 def test_chain_recomputes_from_history_output_alone(loaded: Cli, tmp_path: Any) -> None:

@@ -22,8 +22,9 @@ from icalendar import Calendar
 from sqlalchemy import select
 
 from tests.conftest import CYCLE_2554, Cli, kpi_set, pg_url
-from tests.mailsink import CSRF, MailSink, password_signin
-from tests.served import prepare, serve
+from tests.support.served import prepare, serve
+from tests.support.signin import CSRF, password_signin
+from tests.support.smtp import MailSink
 from workflow.clock import VirtualClock
 from workflow.ical_feeds import FEEDS, hash_secret
 from workflow.security import SECURITY_LOG

@@ -4,7 +4,7 @@ back at once from a dead dispatcher on this host, or after one short lease from 
 cycle_2554 is loaded and the sar6 14-day reminders (16 Apr 2011 09:00, one per agreement) are
 queued with ``tick --no-send``; then real ``rubrong`` processes dispatch them to real SMTP
 servers: a socket server that accepts connections and never says a word (the dispatcher hangs
-in its SMTP greeting until its timeout), or aiosmtpd (``tests.multiprocess_support.Sink``).
+in its SMTP greeting until its timeout), or aiosmtpd (``tests.support.multiprocess.Sink``).
 
 - ``tick`` SIGKILLed while it holds the rows: the next ``tick`` at the same instant sends every
   letter at once, each once (the silent server took none);
@@ -39,10 +39,9 @@ import pytest
 from sqlalchemy import select
 
 from notifications.mailers import RecordingMailer, SmtpMailer
-from tests import pgserver
 from tests.conftest import CYCLE_2554, RUBRONG, Cli
-from tests.multiprocess_support import Sink, wait_until
-from tests.test_faults import pg, private_pg  # noqa: F401  (the private PostgreSQL fixtures)
+from tests.support.multiprocess import Sink, wait_until
+from tests.support.postgres import PrivatePostgres, pg, private_pg  # noqa: F401  (fixtures)
 from workflow import defaults
 from workflow.mail.dispatch import dispatch
 from workflow.mail.leases import HOST_ENV, host_id, release_stale_leases, worker_id
@@ -375,7 +374,7 @@ def test_a_dispatcher_stuck_on_a_slow_server_keeps_its_rows(
 
 
 def test_postgres_restarted_while_tick_sends_every_letter_goes_once(
-    pg: pgserver.PrivatePostgres,  # noqa: F811
+    pg: PrivatePostgres,  # noqa: F811
     tmp_path: Path,
     procs: list[subprocess.Popen[bytes]],
 ) -> None:

@@ -22,9 +22,9 @@ import icalendar
 
 from notifications.keys import thread_id
 from tests.conftest import Cli
-from tests.test_letters_golden import DOUBLED_EN, DOUBLED_TH, running_text
-from tests.test_mailers import RecordingHandler, smtp_server
-from tests.test_year_mail import write_inputs
+from tests.support.letters import DOUBLED_EN, DOUBLED_TH, running_text
+from tests.support.smtp import RecordingHandler, smtp_server
+from tests.support.year import write_inputs
 
 IDS = re.compile(r"\bTH-\d\d\b|\bgroup-01\b|\bagency-000001\b|\b(propose_kpis|kpi_template|sar6)\b")
 
@@ -98,7 +98,7 @@ def test_one_event_and_one_thread_per_deadline(sqlite_cli: Cli, tmp_path: Path) 
 
 
 def _running(message: EmailMessage) -> list[str]:
-    """The running text of a received letter (see ``tests.test_letters_golden``)."""
+    """The running text of a received letter (see ``tests.support.letters``)."""
     text = message.get_body(preferencelist=("plain",))
     markup = message.get_body(preferencelist=("html",))
     assert text is not None and markup is not None

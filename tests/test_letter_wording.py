@@ -27,8 +27,8 @@ from notifications.wording import (
     supervisor_title,
 )
 from tests.conftest import Cli
-from tests.test_mailers import outgoing
-from tests.validate_support import BASE, problems, validate
+from tests.support.letters import outgoing
+from tests.support.validate import BASE, problems, validate
 from workflow.config.validate import parse_cycle
 from workflow.timeutil import BANGKOK
 

@@ -18,10 +18,8 @@ from __future__ import annotations
 import datetime as dt
 import email
 import email.policy
-import html
 import json
 import os
-import re
 from collections.abc import Iterator
 from email.message import EmailMessage
 from pathlib import Path
@@ -33,6 +31,7 @@ import pytest
 from notifications.keys import message_id, outbox_key
 from notifications.message import OutgoingMail, mail_bytes
 from notifications.subjects import subject_for
+from tests.support.letters import DOUBLED_EN, DOUBLED_TH, INTERNAL_ID, running_text
 from workflow.config.model import Cycle, Milestone
 from workflow.config.validate import read_cycle_file
 from workflow.mail.letters import build_letter
@@ -43,22 +42,6 @@ ROOT = Path(__file__).resolve().parent.parent
 GOLDEN = Path(__file__).resolve().parent / "golden" / "letters"
 UPDATE = os.environ.get("RUBRONG_UPDATE_GOLDEN") == "1"
 SAMPLE_ORGS = ("TH-50", "north-upper-1")  # Chiang Mai; its group (SAR 12 letters only)
-
-DOUBLED_TH = re.compile(
-    r"(จัดส่ง|ส่ง|เสนอ|กรอก|เผยแพร่|ยื่น|ดำเนินการ|จัดให้มี|ได้รับ|ด้วย)"
-    r"(จัดส่ง|ส่ง|เสนอ|กรอก|เผยแพร่|ยื่น|ดำเนินการ|จัดให้มี)"
-)
-DOUBLED_EN = re.compile(r"\b([A-Za-z]+)\s+\1\b", re.IGNORECASE | re.ASCII)
-INTERNAL_ID = re.compile(
-    r"\bTH-\d\d\b|\b(propose_kpis|kpi_template|kpi_audit|sar6|sar12|esar9|change_requests|"
-    r"nso_survey|north-upper-1)\b"
-)
-# Fields that may carry ids: the reference numbers, the re-send command, the server's reply.
-ID_FIELDS = re.compile(
-    r"^(เลขที่อ้างอิง|Reference|คำสั่ง:|Command:|สาเหตุล่าสุด:|Last error:|X-Rubrong-Key:|To:|Cc:|"
-    r"Message-ID:|In-Reply-To:|References:)"
-)
-LINKS = re.compile(r"https?://\S+|[\w.+-]+@[\w.-]+")
 
 
 def cycle() -> StoredCycle:
@@ -169,7 +152,7 @@ def letters() -> Iterator[tuple[str, OutgoingMail]]:
             if m.due is not None:  # the deadline moved here from a week earlier
                 was = m.due - dt.timedelta(days=7)
                 at = at_time_of_day(was - dt.timedelta(days=3), "10:00")
-                context = {"previous_due": was.isoformat()}
+                context: dict[str, Any] = {"previous_due": was.isoformat()}
                 row = _row(stored, m, org, "correction", "correction", 2, context)
                 yield f"{m.id}/{ident}.correction", build_letter(stored, row, org, at)
             arrivals = {"done": parse_instant("2010-12-10T10:00")}
@@ -224,13 +207,6 @@ def reader_view(mail: OutgoingMail) -> dict[str, bytes]:
     if mail.ics is not None:
         files[".ics"] = mail.ics.replace(b"\r\n", b"\n")
     return files
-
-
-def running_text(text: str, markup: str) -> list[str]:
-    """The lines a reader reads (text, and HTML without tags), minus the fields with ids."""
-    lines = text.splitlines()
-    lines += html.unescape(re.sub(r"<[^>]+>", "", markup)).splitlines()
-    return [LINKS.sub("", line) for line in lines if not ID_FIELDS.match(line.strip())]
 
 
 ALL = list(letters())

@@ -4,39 +4,14 @@
 from __future__ import annotations
 
 import json
-import re
 from pathlib import Path
 from typing import Any
 
 from tests.conftest import CYCLE_2554, Cli, kpi_set
-from tests.validate_support import edit
+from tests.support.cycles import BUENG_KAN, GROUP_NE1, TEXT, without_organisation, write
+from tests.support.validate import edit
 
-TEXT = CYCLE_2554.read_text(encoding="utf-8")
 PROPOSAL = json.dumps(kpi_set(), ensure_ascii=False)
-GROUP_NE1 = 'provinces = ["TH-43", "TH-42", "TH-41", "TH-39"]'
-BUENG_KAN = """
-[[organisations]]
-id = "TH-38"
-kind = "province"
-name_th = "บึงกาฬ"
-name_en = "Bueng Kan"
-email = "governor@th-38.rubrong.example"
-supervisor_email = "supervisor@th-38.rubrong.example"
-"""
-
-
-def write(tmp_path: Path, text: str, name: str = "cycle.toml") -> str:
-    path = tmp_path / name
-    path.write_text(text, encoding="utf-8")
-    return str(path)
-
-
-def without_organisation(text: str, code: str) -> str:
-    """``text`` without the ``[[organisations]]`` block of ``code`` (and not in its group)."""
-    block = re.compile(rf'\n\[\[organisations\]\]\nid = "{code}"[^\[]*', re.MULTILINE)
-    assert len(block.findall(text)) == 1
-    text = block.sub("\n", text)
-    return re.sub(rf'"{code}", |, "{code}"', "", text, count=1)
 
 
 def snapshot(cli: Cli) -> dict[str, Any]:

@@ -15,8 +15,8 @@ from typing import Any
 from sqlalchemy import text
 
 from tests.conftest import CYCLE_2554, Cli, kpi_set
-from tests.test_load import BUENG_KAN, GROUP_NE1, TEXT, without_organisation, write
-from tests.validate_support import edit
+from tests.support.cycles import BUENG_KAN, GROUP_NE1, TEXT, without_organisation, write
+from tests.support.validate import edit
 from workflow.store import Database
 
 TICK = "2011-04-16T09:00:00+07:00"

@@ -8,22 +8,17 @@ import email
 import email.policy
 import mailbox
 import shutil
-import socket
 import ssl
 import subprocess
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
-from dataclasses import dataclass, field
+from collections.abc import Sequence
 from email.message import EmailMessage
 from pathlib import Path
 from typing import Any
 
 import icalendar
 import pytest
-from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import AuthResult, LoginPassword
 
-from notifications.ics import deadline_ics
 from notifications.mailers import (
     MaildirMailer,
     Mailer,
@@ -34,108 +29,8 @@ from notifications.mailers import (
     mailer_from_url,
 )
 from notifications.message import OutgoingMail, build_message
-from notifications.render import MailContext, Recipient, render_mail
-from workflow.timeutil import BANGKOK
-
-DUE = dt.date(2011, 4, 30)
-SENT_AT = dt.datetime(2011, 4, 23, 9, 0, tzinfo=BANGKOK)
-
-
-def outgoing(
-    number: int = 0, *, to: str = "saraban@chiangmai.go.th", ics: bool = True
-) -> OutgoingMail:
-    """A realistic reminder with an .ics attachment."""
-    rendered = render_mail(
-        MailContext(
-            kind="reminder",
-            cycle_id="2554",
-            cycle_name_th="คำรับรองการปฏิบัติราชการ ประจำปีงบประมาณ พ.ศ. 2554",
-            recipient=Recipient("province", "เชียงใหม่", "Chiang Mai"),
-            organisation_id="TH-50",
-            organisation_name_th="จังหวัดเชียงใหม่",
-            milestone_id="sar6",
-            milestone_title_th="รายงานการประเมินผลตนเอง รอบ 6 เดือน",
-            milestone_title_en="SAR 6 months",
-            due=DUE,
-            offset_days=7,
-            event_at=None,
-            late_business_days=None,
-        )
-    )
-    key = f"2554/TH-50/sar6/2011-04-30/reminder/7/{number}"
-    attachment = deadline_ics(
-        uid=f"2554.TH-50.sar6.{number}@rubrong",
-        summary="ครบกำหนด: รายงานการประเมินผลตนเอง รอบ 6 เดือน",
-        description="คำรับรองการปฏิบัติราชการ 2554",
-        due=DUE,
-        stamp=SENT_AT,
-    )
-    return OutgoingMail(
-        key=key,
-        sender="สำนักงาน ก.พ.ร. <noreply@opdc.go.th>",
-        to=to,
-        message_id=f"<2554.TH-50.sar6.2011-04-30.reminder.7.{number:04d}.0123456789abcdef@rubrong>",
-        date=SENT_AT,
-        rendered=rendered,
-        ics=attachment if ics else None,
-    )
-
-
-# --- a real SMTP server ---------------------------------------------------------------------
-
-
-@dataclass
-class Received:
-    mail_from: str
-    rcpt_tos: list[str]
-    content: bytes
-    peer: Any
-    login: bytes | None
-
-
-@dataclass
-class RecordingHandler:
-    """Accepts everything and keeps it; refuses listed recipients or every DATA if told to."""
-
-    refuse_rcpt: dict[str, str] = field(default_factory=dict)
-    data_reply: str | None = None
-    received: list[Received] = field(default_factory=list)
-
-    async def handle_RCPT(
-        self, server: Any, session: Any, envelope: Any, address: str, rcpt_options: Any
-    ) -> str:
-        if address in self.refuse_rcpt:
-            return self.refuse_rcpt[address]
-        envelope.rcpt_tos.append(address)
-        return "250 OK"
-
-    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
-        if self.data_reply is not None:
-            return self.data_reply
-        login = session.auth_data.login if session.authenticated else None
-        self.received.append(
-            Received(
-                envelope.mail_from, list(envelope.rcpt_tos), envelope.content, session.peer, login
-            )
-        )
-        return "250 Message accepted"
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
-@contextmanager
-def smtp_server(handler: RecordingHandler, **smtp_options: Any) -> Iterator[int]:
-    controller = Controller(handler, hostname="127.0.0.1", port=free_port(), **smtp_options)
-    controller.start()
-    try:
-        yield int(controller.port)
-    finally:
-        controller.stop()
+from tests.support.letters import DUE, SENT_AT, outgoing
+from tests.support.smtp import RecordingHandler, free_port, smtp_server
 
 
 def send(mailer: Mailer, mails: Sequence[OutgoingMail]) -> list[SendResult]:

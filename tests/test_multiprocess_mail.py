@@ -1,6 +1,6 @@
 """Several ``rubrong run`` processes on one PostgreSQL: one leads the timers, all send the mail.
 
-Real service subprocesses (``tests.test_service.Service``) on an accelerated clock share one
+Real service subprocesses (``tests.support.service.Service``) on an accelerated clock share one
 PostgreSQL schema and one real aiosmtpd server. The stretch of the year is propose_kpis (due
 2010-09-13, 93 provinces and groups): reminders 30 Aug, 6 Sep, 12 Sep, the deadline, the overdue
 notice and the escalation; 372 letters. Every process dispatches in small batches (``--batch``),
@@ -14,7 +14,7 @@ skipped by the deadline that follows them 39 virtual hours (0.5 s) later if a di
 not sent them yet. Then it checks letter by letter: what the outbox says is sent arrived once,
 nothing else arrived.
 
-The helpers and the oracle are in ``tests/multiprocess_support.py``; the advisory leadership
+The helpers and the oracle are in ``tests/support/multiprocess.py``; the advisory leadership
 itself is tested in ``tests/test_multiprocess_leadership.py``, the throughput of fires from
 several processes in ``tests/test_multiprocess_throughput.py``.
 """
@@ -28,7 +28,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import CYCLE_2554, Cli, pg_url
-from tests.multiprocess_support import (
+from tests.support.multiprocess import (
     BATCH,
     Sink,
     assert_one_leader_at_a_time,
@@ -36,11 +36,10 @@ from tests.multiprocess_support import (
     check_timers,
     pending,
     shared_clock,
-    ticked,
     wait_any,
     wait_until,
 )
-from tests.test_service import ESCALATION, R7, Service, lateness
+from tests.support.service import ESCALATION, R7, Service, lateness, ticked
 
 START = "2010-08-29T08:00"
 TUNING = ("--poll", "1", "--leader-retry", "0.5")

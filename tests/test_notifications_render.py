@@ -9,15 +9,14 @@ import jinja2
 import pytest
 
 from notifications.render import (
-    KINDS,
     TEMPLATE_VERSION,
     MailContext,
     Recipient,
     environment,
     render_mail,
     salutation_th,
-    subject_for,
 )
+from notifications.subjects import KINDS, subject_for
 from workflow.timeutil import BANGKOK
 
 SEPARATOR = "----- English -----"

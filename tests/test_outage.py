@@ -18,7 +18,7 @@ from typing import Any
 from aiosmtpd.controller import Controller
 
 from tests.conftest import Cli, Result
-from tests.test_mailers import RecordingHandler, free_port
+from tests.support.smtp import RecordingHandler, free_port
 from workflow.cyclegen import generate_cycle
 from workflow.timeutil import format_instant, parse_instant
 

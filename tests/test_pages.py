@@ -2,7 +2,7 @@
 OPDC queue and its filters, an agreement's tasks (Buddhist-Era dates, Thai titles, business days
 left, the penalty accruing), who sees which letters, outbox paging, matrix totals, downloads
 (CSV parses, XLSX opens), the SVG diagram and flash messages. Sessions are made as the sign-in
-makes them (:func:`tests.pages_world.session_id`); the sign-in itself is tested elsewhere.
+makes them (:func:`tests.support.pages_world.session_id`); the sign-in itself is tested elsewhere.
 """
 
 from __future__ import annotations
@@ -17,8 +17,8 @@ import openpyxl
 import pytest
 
 from tests.conftest import CYCLE_2554, pg_url
-from tests.pages_site import Site, in_cell, inside, one, outbox_keys, serve_site, table_rows
-from tests.pages_world import AUTUMN, SPRING, by_id, find, parse
+from tests.support.pages_site import Site, in_cell, inside, one, outbox_keys, serve_site, table_rows
+from tests.support.pages_world import AUTUMN, SPRING, by_id, find, parse
 from workflow.calendar import business_calendar
 from workflow.config.validate import read_cycle_file
 from workflow.repository import get_agreement, latest_cycle_id

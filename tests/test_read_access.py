@@ -25,8 +25,8 @@ import pytest
 from sqlalchemy import select
 
 from tests.conftest import Cli, pg_url
-from tests.served import prepare, serve
-from tests.webforms import signed_in
+from tests.support.served import prepare, serve
+from tests.support.webforms import signed_in
 from workflow.clock import VirtualClock
 from workflow.security import SECURITY_LOG
 from workflow.store import Database

@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import CYCLE_2554, Cli
-from tests.test_service import Service, Sink
+from tests.support.service import Service, Sink
 
 DAYS = ["2010-09-12", "2010-09-13", "2010-09-14", "2010-09-15"]
 SPEED = "14400"  # a day is 6 wall seconds

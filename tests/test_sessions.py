@@ -17,8 +17,9 @@ import pytest
 from sqlalchemy import select
 
 from tests.conftest import Cli, pg_url
-from tests.mailsink import MailSink, ask_link, csrf_of, link_in, password_signin, text_of
-from tests.served import prepare, serve
+from tests.support.served import prepare, serve
+from tests.support.signin import ask_link, csrf_of, link_in, password_signin
+from tests.support.smtp import MailSink, text_of
 from workflow.clock import VirtualClock
 from workflow.security import SECURITY_LOG
 from workflow.store import Database

@@ -3,7 +3,7 @@ PostgreSQL (``db_url``; the ``db`` and ``loaded_db`` fixtures are in ``tests/con
 
 The store-level functions are called directly, not through the CLI. Concurrent writers are
 threads, each with a ``Database`` (an engine, so connections) of its own, released together by
-a barrier, as separate processes would be (``tests.store_support.together``):
+a barrier, as separate processes would be (``tests.support.store.together``):
 
 - timer claims: the ``timers_done`` insert of ``tick._claim`` wins for one writer only, and a
   claim rolled back leaves the instant free;
@@ -25,7 +25,7 @@ import pytest
 from sqlalchemy import Connection, func, select, text
 
 from tests.conftest import kpi_set
-from tests.store_support import (
+from tests.support.store import (
     CYCLE,
     CYCLE_ID,
     SEND_AT,

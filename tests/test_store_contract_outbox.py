@@ -3,7 +3,7 @@ PostgreSQL (``db_url``; the ``db`` and ``loaded_db`` fixtures are in ``tests/con
 
 The store-level functions are called directly, not through the CLI. Concurrent writers are
 threads, each with a ``Database`` (an engine, so connections) of its own, released together by
-a barrier, as separate processes would be (``tests.store_support.together``):
+a barrier, as separate processes would be (``tests.support.store.together``):
 
 - the outbox: ``enqueue`` exactly once per key; ``skip_pending`` only the pending rows of the
   named cycle, milestone, notices and agreement;
@@ -21,7 +21,7 @@ import threading
 import time
 
 from notifications.keys import message_id
-from tests.store_support import (
+from tests.support.store import (
     CYCLE_ID,
     OTHER_HOST,
     SEND_AT,

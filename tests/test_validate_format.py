@@ -2,7 +2,7 @@
 file as a whole: valid files, TOML syntax, unknown and missing keys, wrong types and shapes,
 impossible dates, several problems at once, ``load`` refusing, a file not UTF-8 or missing.
 
-Each test edits a small valid cycle file (``tests.validate_support.BASE``) in one place and
+Each test edits a small valid cycle file (``tests.support.validate.BASE``) in one place and
 checks the problem is reported on the line it concerns. Expected lines are found by searching the
 edited text, never hard-coded.
 """
@@ -12,7 +12,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from tests.conftest import CYCLE_2554, Cli
-from tests.validate_support import (
+from tests.support.validate import (
     BASE,
     edit,
     line,

@@ -1,7 +1,7 @@
 """``rubrong validate``: the rules of ``[[groups]]`` and ``[[organisations]]``: ids, provinces
 in groups, province codes.
 
-Each test edits a small valid cycle file (``tests.validate_support.BASE``) in one place and
+Each test edits a small valid cycle file (``tests.support.validate.BASE``) in one place and
 checks the problem is reported on the line it concerns. Expected lines are found by searching the
 edited text, never hard-coded.
 """
@@ -11,7 +11,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from tests.conftest import Cli
-from tests.validate_support import (
+from tests.support.validate import (
     BASE,
     edit,
     line,

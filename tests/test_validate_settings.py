@@ -2,7 +2,7 @@
 ``[notifications]``, ``[scoring]``, ``[[milestones]]``): reminders, events, ids, dimension
 weights, the time zone, the penalty, windows and deliverables.
 
-Each test edits a small valid cycle file (``tests.validate_support.BASE``) in one place and
+Each test edits a small valid cycle file (``tests.support.validate.BASE``) in one place and
 checks the problem is reported on the line it concerns. Expected lines are found by searching the
 edited text, never hard-coded.
 """
@@ -12,7 +12,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from tests.conftest import Cli
-from tests.validate_support import (
+from tests.support.validate import (
     BASE,
     edit,
     line,

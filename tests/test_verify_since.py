@@ -3,35 +3,14 @@ that the history only grew after it, on both backends, through the real CLI."""
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
 
-from tests.conftest import Cli, kpi_set
-from tests.test_history import fire_ok, raw_sql, recompute
+from tests.conftest import Cli
+from tests.support.history import first_part, raw_sql, recompute, year_goes_on
 from workflow.history import GENESIS, Marks, entry_hash, verify_entries
-
-KPIS = json.dumps(kpi_set(), ensure_ascii=False)
-
-
-def first_part(cli: Cli) -> str:
-    """TH-50 and TH-51 propose, a tick marks the others missed; the head an auditor keeps."""
-    fire_ok(cli, "TH-50", "propose_kpis", "province:TH-50", "2010-09-10", KPIS)
-    fire_ok(cli, "TH-51", "propose_kpis", "province:TH-51", "2010-09-11", KPIS)
-    assert cli("tick", "--now", "2010-09-14T00:00", "--no-send").code == 0
-    verified = cli("verify", "--json")
-    assert verified.code == 0, verified.err
-    head: str = verified.json()["head"]
-    return head
-
-
-def year_goes_on(cli: Cli) -> None:
-    """More events and a later tick (deadline sweeps of sign and the KPI template)."""
-    fire_ok(cli, "TH-50", "agree", "committee", "2010-09-20")
-    fire_ok(cli, "TH-50", "sign", "admin", "2010-11-15")
-    assert cli("tick", "--now", "2011-02-01T00:00", "--no-send").code == 0
 
 
 def test_since_a_kept_head_counts_what_was_added(loaded: Cli) -> None:

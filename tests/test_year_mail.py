@@ -1,11 +1,12 @@
 """A whole simulated year against a real SMTP server: exactly the mail CONTRACT.md promises.
 
 The expected mail is derived here, independently of the engine, from CONTRACT.md's rules
-("Timers and mail") applied to the scenario below and the due dates read from the cycle file
-with ``tomllib``: reminders at 09:00 on due − 14/7/1 days, the overdue notice at due + 1 and the
-escalation at due + 7, each to every agreement that has not met the deliverable by that instant
-(an event at the same instant counts first); OPDC's own deliverables give one ``digest`` per
-instant instead; every arrival of an organisation deliverable gives a ``receipt``.
+("Timers and mail") applied to the scenario (``tests.support.year``) and the due dates read
+from the cycle file with ``tomllib``: reminders at 09:00 on due − 14/7/1 days, the overdue
+notice at due + 1 and the escalation at due + 7, each to every agreement that has not met the
+deliverable by that instant (an event at the same instant counts first); OPDC's own
+deliverables give one ``digest`` per instant instead; every arrival of an organisation
+deliverable gives a ``receipt``.
 """
 
 from __future__ import annotations
@@ -14,8 +15,6 @@ import dataclasses
 import datetime as dt
 import email
 import email.policy
-import json
-import tomllib
 from collections import Counter
 from dataclasses import dataclass
 from email.message import EmailMessage
@@ -30,46 +29,11 @@ from hypothesis import strategies as st
 from notifications.dates import thai_date
 from notifications.ics import cached_deadline_ics, deadline_ics
 from notifications.message import mail_bytes
-from tests.conftest import Cli, kpi_set
-from tests.test_mailers import RecordingHandler, outgoing, smtp_server
-from workflow.cyclegen import generate_cycle
+from tests.conftest import Cli
+from tests.support.letters import outgoing
+from tests.support.smtp import RecordingHandler, smtp_server
+from tests.support.year import SCENARIO, write_inputs
 from workflow.timeutil import BANGKOK, parse_instant
-
-G, P1, P2, A = "group-01", "TH-11", "TH-12", "agency-000001"
-KPIS = kpi_set()
-WAIVE = {"milestone": "kpi_audit", "reason": "ยกเว้นโดยมติ อ.ก.พ.ร. / waived by the committee"}
-
-# (at, agreement, event, role, data). "own" is the agreement's own role.
-SCENARIO: list[tuple[str, str, str, str, dict[str, Any] | None]] = [
-    ("2010-09-01T10:00", G, "propose_kpis", "own", KPIS),
-    ("2010-09-05T10:00", A, "propose_kpis", "own", KPIS),
-    ("2010-09-12T09:00", P1, "propose_kpis", "own", KPIS),  # the 1-day reminder's instant
-    ("2010-09-16T11:00", P2, "propose_kpis", "own", KPIS),  # late: after the overdue notice
-    ("2010-09-20T10:00", G, "agree", "committee", None),
-    ("2010-09-20T10:00", P1, "agree", "committee", None),
-    ("2010-09-20T10:00", P2, "agree", "committee", None),
-    ("2010-09-20T10:00", A, "agree", "committee", None),
-    ("2010-11-15T10:00", G, "sign", "admin", None),
-    ("2010-11-15T10:00", P1, "sign", "admin", None),
-    ("2010-11-15T10:00", A, "sign", "admin", None),
-    ("2010-11-20T10:00", G, "publish", "own", None),
-    ("2010-12-03T10:00", P2, "sign", "admin", None),  # after the overdue digest, before escalation
-    ("2010-12-10T10:00", P1, "publish", "own", None),
-    ("2011-01-20T10:00", G, "submit_kpi_template", "own", None),
-    ("2011-01-31T23:59:59", P1, "submit_kpi_template", "own", None),  # the last second
-    ("2011-02-10T10:00", G, "send_kpi_audit", "admin", None),
-    ("2011-02-21T09:00", P1, "send_kpi_audit", "admin", None),  # the 7-day digest's instant
-    ("2011-02-25T10:00", P2, "waive", "admin", WAIVE),
-    ("2011-02-25T10:00", A, "waive", "admin", WAIVE),
-    ("2011-04-30T23:59:59", G, "submit_sar6", "own", None),
-    ("2011-05-06T10:00", P1, "submit_sar6", "own", None),  # late, before the escalation
-    ("2011-07-01T10:00", G, "submit_esar9", "own", None),
-    ("2011-07-02T09:00", P1, "submit_esar9", "own", None),  # the 14-day reminder's instant
-    ("2011-07-10T10:00", P2, "submit_esar9", "own", None),
-    ("2011-10-20T10:00", G, "submit_sar12", "own", None),
-    ("2011-11-03T10:00", P1, "submit_sar12", "own", None),
-    ("2011-11-10T10:00", P2, "submit_sar12", "own", None),  # after the escalation
-]
 
 
 @dataclass(frozen=True)
@@ -82,24 +46,6 @@ class Expected:
     notice: str | None  # what a digest stands for
     send_at: int
     to: str
-
-
-def write_inputs(folder: Path) -> tuple[Path, Path, dict[str, Any]]:
-    """The cycle file (1 group, 2 provinces, 1 agency; dates kept) and the scenario file."""
-    text = generate_cycle(
-        cycle_id="2554", groups=1, provinces_per_group=2, agencies=1, deadline_policy="keep"
-    )
-    cycle = folder / "cycle.toml"
-    cycle.write_text(text, encoding="utf-8")
-    lines = []
-    for at, agreement, event, role, data in SCENARIO:
-        item: dict[str, Any] = {"at": at, "agreement": agreement, "event": event, "as": role}
-        if data is not None:
-            item["data"] = data
-        lines.append(json.dumps(item, ensure_ascii=False))
-    scenario = folder / "scenario.jsonl"
-    scenario.write_text("\n".join(lines) + "\n", encoding="utf-8")
-    return cycle, scenario, tomllib.loads(text)
 
 
 def at_nine(day: dt.date) -> int:

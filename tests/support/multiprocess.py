@@ -1,7 +1,10 @@
-"""Shared by the tests that run several ``rubrong`` processes (``tests/test_multiprocess_*.py``,
-``tests/test_faults.py``, ``tests/test_leases.py``): a shared accelerated clock, a real SMTP
-server that records every letter (``Sink``), waiting for log lines and conditions, and the
-oracle that checks leadership, the timers and the mail against the contract.
+"""Several ``rubrong`` processes at once (``tests/test_multiprocess_mail.py``,
+``tests/test_faults.py``, ``tests/test_leases.py``): a shared accelerated clock
+(``shared_clock``), a real SMTP server that records every letter and who sent it (``Sink``,
+``Letter``), waiting for log lines and conditions (``wait_any``, ``wait_until``), and the oracle
+that checks leadership, the timers and the mail against the contract (``check_mail``,
+``check_timers``, ``assert_one_leader_at_a_time``). The service runner itself and the
+propose_kpis instants are in :mod:`tests.support.service`.
 """
 
 from __future__ import annotations
@@ -23,7 +26,7 @@ from aiosmtpd.controller import Controller
 from sqlalchemy import text
 
 from tests.conftest import Cli
-from tests.test_service import (
+from tests.support.service import (
     CATCH_UP,
     INSTANTS,
     R1,
@@ -158,11 +161,6 @@ def wait_until(condition: Callable[[], bool], timeout: float = 90, what: str = "
         if time.monotonic() > end:
             pytest.fail(f"timed out waiting for {what or condition}")
         time.sleep(0.1)
-
-
-def ticked(key: str) -> Callable[[dict[str, Any]], bool]:
-    """A log-line test: a tick that processed ``key``."""
-    return lambda line: line["action"] == "tick" and key in line["processed"]
 
 
 def pending(cli: Cli) -> int:

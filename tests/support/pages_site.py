@@ -10,8 +10,8 @@ from typing import Any
 import httpx
 
 from tests.conftest import Cli
-from tests.pages_world import Element, build, by_id, find, parse, session_id
-from tests.served import serve
+from tests.support.pages_world import Element, build, by_id, find, parse, session_id
+from tests.support.served import serve
 from workflow.web import create_app
 
 

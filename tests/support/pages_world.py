@@ -21,7 +21,7 @@ from typing import Any
 from sqlalchemy import insert, select
 
 from tests.conftest import kpi_set
-from tests.served import prepare
+from tests.support.served import prepare
 from workflow.clock import VirtualClock
 from workflow.engine import FireRequest, fire
 from workflow.store import Database

@@ -1,5 +1,8 @@
 """A private PostgreSQL server for fault tests: started, stopped and restarted at will.
 
+The fixtures ``private_pg`` (one server per test process) and ``pg`` (that server, running) are
+defined here; a test module that uses them imports both by name (``# noqa: F401``).
+
 The shared server (127.0.0.1:5432) is never touched: ``PrivatePostgres`` runs Debian's own
 binaries (``/usr/lib/postgresql/*/bin``, or ``RUBRONG_PG_BIN``) on a spare port with a data
 directory in a fresh temporary directory, as the ``postgres`` user when the tests run as root
@@ -23,9 +26,11 @@ import subprocess
 import tempfile
 import time
 import uuid
+from collections.abc import Iterator
 from pathlib import Path
 
 import psycopg
+import pytest
 
 BIN_ENV = "RUBRONG_PG_BIN"
 START_TIMEOUT = 60
@@ -149,3 +154,25 @@ class PrivatePostgres:
         if self.running():
             self._run("pg_ctl", "-D", str(self.data), "-m", "immediate", "-w", "stop", check=False)
         shutil.rmtree(self.root, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def private_pg() -> Iterator[PrivatePostgres]:
+    """One private server per test process (xdist worker); tests in a worker run in turn."""
+    reason = problem()
+    if reason is not None:
+        if os.environ.get("RUBRONG_REQUIRE_PG") == "1":
+            pytest.fail(f"a private PostgreSQL is needed: {reason}")
+        pytest.skip(f"no private PostgreSQL: {reason}")
+    server = PrivatePostgres()
+    server.start()
+    yield server
+    server.destroy()
+
+
+@pytest.fixture
+def pg(private_pg: PrivatePostgres) -> PrivatePostgres:
+    """The private server, running (a failed restart test may have left it stopped)."""
+    if not private_pg.running():
+        private_pg.start()
+    return private_pg

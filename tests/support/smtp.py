@@ -1,24 +1,28 @@
-"""A real SMTP server in the test process (aiosmtpd) that keeps what it receives, and the
-sign-in steps the session tests share (the form's CSRF token, a mailed link)."""
+"""Real SMTP servers in the test process (aiosmtpd) that keep what they receive.
+
+``MailSink`` parses every message on arrival and waits for the n-th one to an address
+(``wait_for``); ``text_of`` reads a letter's plain-text body. ``RecordingHandler`` keeps every
+envelope as ``Received`` (and refuses listed recipients, or every DATA, when told to), served by
+``smtp_server(handler)`` on a ``free_port()``. The services' own sinks, which record
+Message-IDs, are in :mod:`tests.support.service` and :mod:`tests.support.multiprocess`.
+"""
 
 from __future__ import annotations
 
-import re
 import socket
 import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
 from email import message_from_bytes
 from email.message import EmailMessage
 from email.policy import default as default_policy
 from typing import Any, cast
 
-import httpx
 from aiosmtpd.controller import Controller
 
 from notifications.mailers import SmtpMailer
-
-CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
-LINK = re.compile(r"https?://\S+/signin/link/[A-Za-z0-9_%-]+")
 
 
 class MailSink:
@@ -69,29 +73,59 @@ def text_of(message: EmailMessage) -> str:
     return str(cast(EmailMessage, part).get_content())
 
 
-def link_in(message: EmailMessage) -> str:
-    """The one sign-in link a letter carries."""
-    links = set(LINK.findall(text_of(message)))
-    assert len(links) == 1, links
-    return str(links.pop())
+@dataclass
+class Received:
+    """One envelope a ``RecordingHandler`` accepted (``login``: the AUTH login, if any)."""
+
+    mail_from: str
+    rcpt_tos: list[str]
+    content: bytes
+    peer: Any
+    login: bytes | None
 
 
-def csrf_of(client: httpx.Client) -> str:
-    """Open the sign-in page with ``client`` and read its form's CSRF token."""
-    page = client.get("/signin")
-    assert page.status_code == 200, page.text
-    found = CSRF.search(page.text)
-    assert found is not None, "the sign-in form carries no CSRF token"
-    return found.group(1)
+@dataclass
+class RecordingHandler:
+    """Accepts everything and keeps it; refuses listed recipients or every DATA if told to."""
+
+    refuse_rcpt: dict[str, str] = field(default_factory=dict)
+    data_reply: str | None = None
+    received: list[Received] = field(default_factory=list)
+
+    async def handle_RCPT(
+        self, server: Any, session: Any, envelope: Any, address: str, rcpt_options: Any
+    ) -> str:
+        if address in self.refuse_rcpt:
+            return self.refuse_rcpt[address]
+        envelope.rcpt_tos.append(address)
+        return "250 OK"
+
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
+        if self.data_reply is not None:
+            return self.data_reply
+        login = session.auth_data.login if session.authenticated else None
+        self.received.append(
+            Received(
+                envelope.mail_from, list(envelope.rcpt_tos), envelope.content, session.peer, login
+            )
+        )
+        return "250 Message accepted"
 
 
-def password_signin(client: httpx.Client, login: str, password: str) -> httpx.Response:
-    """Sign in through the form (CSRF included); the answer, redirects not followed."""
-    form = {"csrf_token": csrf_of(client), "login": login, "password": password}
-    return client.post("/signin", data=form, follow_redirects=False)
+def free_port() -> int:
+    """A loopback TCP port nobody listens on right now."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
 
 
-def ask_link(client: httpx.Client, login: str) -> httpx.Response:
-    """Ask for a sign-in link through the form."""
-    form = {"csrf_token": csrf_of(client), "login": login}
-    return client.post("/signin/link", data=form, follow_redirects=False)
+@contextmanager
+def smtp_server(handler: RecordingHandler, **smtp_options: Any) -> Iterator[int]:
+    """Serve ``handler`` with aiosmtpd on a free loopback port for a block; yield the port."""
+    controller = Controller(handler, hostname="127.0.0.1", port=free_port(), **smtp_options)
+    controller.start()
+    try:
+        yield int(controller.port)
+    finally:
+        controller.stop()
