@@ -6,12 +6,13 @@ slows all alike; the median wall time of each is printed, and its ratio to the b
 ``python -c "import sqlite3; sqlite3.connect(DB).execute('select 1')"`` (the interpreter's own
 start-up: the floor any Python CLI stands on):
 
-- ``rubrong --help``; ``rubrong status TH-50 --json``; ``rubrong history TH-50 --json``;
+- ``rubrong --help``; ``rubrong status TH-50 --json``; ``rubrong milestones TH-50 --json``;
+  ``rubrong history TH-50 --json``;
 - ``rubrong fire TH-50 propose_kpis --as province:TH-50 --data …`` on a throw-away copy of the
   database (copied before timing, one per run);
-- ``rubrong status TH-50 --json`` on a database of 10⁴ agreements (19 groups, 76 provinces,
-  agencies; ``RUBRONG_BENCH_CLI_LARGE``), against the 93: one agreement's status must not cost
-  more because the cycle is national.
+- ``rubrong status TH-50 --json`` and ``milestones TH-50 --json`` on a database of 10⁴
+  agreements (19 groups, 76 provinces, agencies; ``RUBRONG_BENCH_CLI_LARGE``), against the 93:
+  one agreement's rows must not cost more because the cycle is national.
 """
 
 from __future__ import annotations
@@ -110,12 +111,18 @@ def run(n: int) -> Report:
             "rubrong status TH-50 --json": command(
                 RUBRONG, "--db", url, "status", "TH-50", "--json"
             ),
+            "rubrong milestones TH-50 --json": command(
+                RUBRONG, "--db", url, "milestones", "TH-50", "--json"
+            ),
             "rubrong history TH-50 --json": command(
                 RUBRONG, "--db", url, "history", "TH-50", "--json"
             ),
             "rubrong fire TH-50 propose_kpis": fire,
             f"rubrong status TH-50 --json, {large:,} agreements": command(
                 RUBRONG, "--db", big_url, "status", "TH-50", "--json"
+            ),
+            f"rubrong milestones TH-50 --json, {large:,} agreements": command(
+                RUBRONG, "--db", big_url, "milestones", "TH-50", "--json"
             ),
         }
         for action in commands.values():  # warm the page cache and .pyc files, untimed
@@ -133,8 +140,10 @@ def run(n: int) -> Report:
         report.figures.append(Figure(name, medians[name], "ms"))
     for name in names[1:]:
         report.ratios.append(Figure(f"{name} / baseline", medians[name] / baseline))
-    small, big = medians[names[2]], medians[names[-1]]
-    report.ratios.append(Figure(f"status TH-50: {large:,} agreements / 93", big / small))
+    for read in ("status", "milestones"):
+        small = medians[f"rubrong {read} TH-50 --json"]
+        big = medians[f"rubrong {read} TH-50 --json, {large:,} agreements"]
+        report.ratios.append(Figure(f"{read} TH-50: {large:,} agreements / 93", big / small))
     spread = {name: (min(found) * 1000, max(found) * 1000) for name, found in times.items()}
     report.notes.append(
         "min–max ms: "

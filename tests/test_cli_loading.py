@@ -7,6 +7,9 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
+from tests.conftest import Cli
 from workflow.cli.app import app
 from workflow.cli.commands import COMMANDS, command_name
 from workflow.cli.entry import load_commands
@@ -73,9 +76,34 @@ def test_help_imports_no_database_mail_or_web_library() -> None:
 
 def test_a_read_command_does_not_load_mail_web_or_calendars(tmp_path: Path) -> None:
     loaded = _modules_after("--db", f"sqlite:///{tmp_path}/x.db", "status", "--json")
-    assert "sqlalchemy" in loaded  # it did open the database
+    assert "sqlalchemy" in loaded  # a new database: created through Database (SQLAlchemy)
     for heavy in ("jinja2", "fastapi", "aiosmtplib", "openpyxl", "pythainlp", "argon2", "rich"):
         assert heavy not in loaded, heavy
+
+
+@pytest.mark.parametrize("command", ["status", "milestones"])
+def test_status_and_milestones_read_on_the_bare_driver(loaded: Cli, command: str) -> None:
+    """On a loaded database (SQLite or PostgreSQL) the two reads a user waits on import no
+    SQLAlchemy, schema classes, state machine or templates (workflow/dbapi.py)."""
+    loaded_modules = _modules_after("--db", loaded.db_url, command, "TH-50", "--json")
+    assert "workflow.read_views" in loaded_modules  # it did read
+    heavy = {"sqlalchemy", "sqlmodel", "workflow.tables", "transitions", "jinja2", "alembic"}
+    assert not heavy & loaded_modules
+    assert not {m for m in loaded_modules if m.startswith("workflow.")} - {
+        "workflow",
+        "workflow.cli",
+        "workflow.cli.app",
+        "workflow.cli.commands",
+        "workflow.cli.entry",
+        "workflow.cli.reads",
+        "workflow.clock",
+        "workflow.dbapi",
+        "workflow.defaults",
+        "workflow.errors",
+        "workflow.read_views",
+        "workflow.records",
+        "workflow.timeutil",
+    }
 
 
 def test_help_lists_every_command_and_an_unknown_one_is_refused() -> None:

@@ -46,6 +46,20 @@ INTERFACE_DRIVERS = frozenset({"tests"})
 # Imported only from inside themselves.
 PRIVATE = ("tests", "bench")
 
+# The fast read path (``status``/``milestones`` on the bare driver, workflow/dbapi.py): these
+# import the standard library, each other and the PostgreSQL driver only, so those commands
+# never load SQLAlchemy or the schema (tests/test_cli_loading.py checks a real run too).
+LIGHT = frozenset(
+    {
+        "workflow.dbapi",
+        "workflow.read_views",
+        "workflow.records",
+        "workflow.errors",
+        "workflow.timeutil",
+    }
+)
+LIGHT_MAY_IMPORT = frozenset({"psycopg"})
+
 
 @dataclass(frozen=True)
 class Arrow:
@@ -135,6 +149,11 @@ def broken_rules(found: list[Arrow]) -> list[str]:
             importer = next((i for i in INTERFACES if within(arrow.source, i)), arrow.source)
             if top not in INTERFACE_DRIVERS and (importer, interface) not in INTERFACE_EXCEPTIONS:
                 broken.append(f"{arrow} ({interface} is imported only from inside itself)")
+        if arrow.source in LIGHT and not (
+            target_top in stdlib | LIGHT_MAY_IMPORT
+            or any(within(arrow.target, light) for light in LIGHT)
+        ):
+            broken.append(f"{arrow} (the fast read path imports no database library)")
         for private in PRIVATE:
             if target_top == private and top != private:
                 broken.append(f"{arrow} ({private} is imported by nothing outside it)")
@@ -195,6 +214,8 @@ def test_the_reader_sees_every_kind_of_import() -> None:
         ("workflow.web.api", "workflow.cli.app", "workflow.cli is imported only"),
         ("workflow.tick", "tests.conftest", "tests is imported by nothing"),
         ("scenarios.build_demo", "bench.sweep", "bench is imported by nothing"),
+        ("workflow.read_views", "sqlalchemy", "the fast read path"),
+        ("workflow.dbapi", "workflow.store", "the fast read path"),
     ],
 )
 def test_a_wrong_arrow_is_reported(source: str, target: str, rule: str) -> None:
@@ -213,6 +234,8 @@ def test_a_wrong_arrow_is_reported(source: str, target: str, rule: str) -> None:
         ("workflow.engine", "notifications.render"),
         ("tests.test_tick", "tests.conftest"),
         ("tests.test_api", "workflow.web.app"),
+        ("workflow.dbapi", "psycopg"),
+        ("workflow.read_views", "workflow.records.Agreement"),
     ],
 )
 def test_an_allowed_arrow_passes(source: str, target: str) -> None:

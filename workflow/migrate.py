@@ -13,10 +13,11 @@ from sqlalchemy.exc import DBAPIError
 if TYPE_CHECKING:
     from alembic.config import Config
 
+from workflow.dbapi import SCHEMA_HEAD
 from workflow.errors import EnvironmentProblem
 
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
-HEAD = "0005"  # keep equal to the newest script in migrations/versions (a test checks it)
+HEAD = SCHEMA_HEAD  # the newest script in migrations/versions (set in workflow.dbapi)
 _UPGRADE_LOCK = 0x5255_4200
 
 

@@ -5,16 +5,18 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from functools import cached_property
 from typing import Any
 
 from sqlalchemy import Connection, bindparam, select
 
+from workflow import read_views
 from workflow.calendar import BusinessCalendar, business_calendar
 from workflow.config.model import Cycle
 from workflow.config.validate import cycle_settings
 from workflow.errors import BadInput, quoted
-from workflow.store import hot
+from workflow.read_views import NO_CYCLE as _NO_CYCLE
+from workflow.records import Agreement as Agreement  # re-exported: its home before records.py
+from workflow.store import ConnectionReader, hot
 from workflow.tables import AgreementRow, CycleRow, MilestoneStatusRow, OrganisationRow
 
 CYCLES = CycleRow.__table__  # type: ignore[attr-defined]
@@ -40,52 +42,6 @@ class StoredCycle:
     def calendar(self) -> BusinessCalendar:
         """The cycle's business calendar."""
         return business_calendar(self.settings.calendar)
-
-
-@dataclass(frozen=True)
-class Agreement:
-    """One agreement joined with its organisation.
-
-    The JSON columns are kept as stored text and parsed on first use (``kpis``,
-    ``change_request``, ``results``): most events never look at them.
-    """
-
-    pk: int
-    cycle_id: str
-    org_id: str
-    kind: str
-    group_id: str | None
-    name_th: str
-    name_en: str | None
-    email: str
-    supervisor_email: str
-    state: str
-    version: int
-    published: bool
-    kpis_json: str | None
-    kpi_version: int
-    change_request_json: str | None
-    results_json: str | None
-    tier: str | None
-    last_event_at: int | None
-
-    @cached_property
-    def kpis(self) -> list[dict[str, Any]] | None:
-        """The current KPI set (``[{id, dimension, …}, …]``), if any."""
-        value: list[dict[str, Any]] | None = _loads(self.kpis_json)
-        return value
-
-    @cached_property
-    def change_request(self) -> dict[str, Any] | None:
-        """The open change request, if any."""
-        value: dict[str, Any] | None = _loads(self.change_request_json)
-        return value
-
-    @cached_property
-    def results(self) -> dict[str, Any] | None:
-        """The evaluated results, if any."""
-        value: dict[str, Any] | None = _loads(self.results_json)
-        return value
 
 
 _LATEST_CYCLE = select(CYCLES.c.id).order_by(CYCLES.c.load_order.desc()).limit(1)
@@ -123,77 +79,17 @@ def _stored_cycle(
 
 # Parsed settings by content hash: a cycle's settings never change without a new hash.
 _SETTINGS: dict[str, Cycle] = {}
-_NO_CYCLE = "no cycle is loaded: run `rubrong load CONFIG` first"
-
-
-def _loads(value: str | None) -> Any:
-    return None if value is None else json.loads(value)
-
-
-def agreement_query(cycle_id: str) -> Any:
-    """SELECT of agreements joined with their organisations, for one cycle."""
-    return (
-        select(
-            AGREEMENTS,
-            ORGANISATIONS.c.kind,
-            ORGANISATIONS.c.group_id,
-            ORGANISATIONS.c.name_th,
-            ORGANISATIONS.c.name_en,
-            ORGANISATIONS.c.email,
-            ORGANISATIONS.c.supervisor_email,
-        )
-        .join(
-            ORGANISATIONS,
-            (ORGANISATIONS.c.cycle_id == AGREEMENTS.c.cycle_id)
-            & (ORGANISATIONS.c.id == AGREEMENTS.c.org_id),
-        )
-        .where(AGREEMENTS.c.cycle_id == cycle_id)
-    )
-
-
-def to_agreement(row: Any) -> Agreement:
-    """A joined row as an ``Agreement``."""
-    return Agreement(
-        pk=row.pk,
-        cycle_id=row.cycle_id,
-        org_id=row.org_id,
-        kind=row.kind,
-        group_id=row.group_id,
-        name_th=row.name_th,
-        name_en=row.name_en,
-        email=row.email,
-        supervisor_email=row.supervisor_email,
-        state=row.state,
-        version=row.version,
-        published=bool(row.published),
-        kpis_json=row.kpis,
-        kpi_version=row.kpi_version,
-        change_request_json=row.change_request,
-        results_json=row.results,
-        tier=row.tier,
-        last_event_at=row.last_event_at,
-    )
 
 
 def get_agreement(conn: Connection, cycle_id: str, org_id: str) -> Agreement:
     """One agreement by organisation id; exit 2 when unknown."""
-    row = conn.execute(agreement_query(cycle_id).where(AGREEMENTS.c.org_id == org_id)).first()
-    if row is None:
-        raise BadInput(f"unknown agreement {quoted(org_id)} in cycle {cycle_id}")
-    return to_agreement(row)
+    (found,) = read_views.list_agreements(ConnectionReader(conn), cycle_id, [org_id])
+    return found
 
 
 def list_agreements(conn: Connection, cycle_id: str, org_ids: list[str] | None) -> list[Agreement]:
     """Agreements in id order (all, or the named ones; unknown names → exit 2)."""
-    query = agreement_query(cycle_id).order_by(AGREEMENTS.c.org_id)
-    if org_ids:
-        query = query.where(AGREEMENTS.c.org_id.in_(org_ids))
-    found = [to_agreement(row) for row in conn.execute(query)]
-    if org_ids:
-        known = {agreement.org_id for agreement in found}
-        if missing := [ident for ident in org_ids if ident not in known]:
-            raise BadInput(f"unknown agreement {quoted(missing[0])} in cycle {cycle_id}")
-    return found
+    return read_views.list_agreements(ConnectionReader(conn), cycle_id, org_ids)
 
 
 @dataclass(frozen=True)

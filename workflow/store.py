@@ -13,7 +13,7 @@ per-statement machinery costs more than SQLite's own work for statements this sm
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from typing import Any
 
@@ -22,13 +22,14 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, OperationalError
 from sqlalchemy.pool import NullPool
 
+from workflow.dbapi import BUSY_TIMEOUT_SECONDS, SQLITE_CACHE_KIB, SQLITE_MMAP_BYTES
+from workflow.dbapi import reason as _reason
 from workflow.defaults import DEFAULT_URL
 from workflow.errors import BadInput, EnvironmentProblem
 from workflow.migrate import ensure_schema
+from workflow.read_views import in_paramstyle
 
 CHAIN_LOCK_ID = 0x5255_4252  # "RUBR": the advisory lock serialising history appends
-SQLITE_CACHE_KIB = 64 * 1024  # page cache per connection (KiB)
-SQLITE_MMAP_BYTES = 256 * 1024 * 1024  # memory-mapped reads of the database file
 
 
 class Database:
@@ -43,7 +44,9 @@ class Database:
         self.is_sqlite = parsed.get_backend_name() == "sqlite"
         if self.is_sqlite:
             # A pool even for short commands: closing the last WAL connection checkpoints.
-            self.engine: Engine = create_engine(parsed, connect_args={"timeout": 60})
+            self.engine: Engine = create_engine(
+                parsed, connect_args={"timeout": BUSY_TIMEOUT_SECONDS}
+            )
             _configure_sqlite(self.engine)
         else:
             # Commands are short-lived: no pool, so nothing lingers; the service pools.
@@ -149,7 +152,7 @@ def _configure_sqlite(engine: Engine) -> None:
         cursor = dbapi_connection.cursor()
         cursor.execute("PRAGMA journal_mode=WAL")
         cursor.execute("PRAGMA synchronous=NORMAL")
-        cursor.execute("PRAGMA busy_timeout=60000")
+        cursor.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_SECONDS * 1000}")
         cursor.execute("PRAGMA foreign_keys=ON")
         # Sized for a national cycle (10⁵ agreements, a history of millions of entries): the
         # default 2 MB page cache made every sweep and fire read pages from the OS at 10⁴
@@ -209,6 +212,15 @@ def hot_many(conn: Connection, sql: str, rows: Sequence[Sequence[Any]]) -> None:
     cursor.executemany(native(conn, sql), rows)
 
 
-def _reason(exc: Exception) -> str:
-    orig = getattr(exc, "orig", None) or exc
-    return str(orig).strip().splitlines()[0] if str(orig).strip() else type(orig).__name__
+class ConnectionReader:
+    """A ``workflow.read_views.Reader`` over a SQLAlchemy connection, in its transaction:
+    the web, the API and ``workflow.views`` run the read views' statements through it (on
+    the driver, in its paramstyle), so they print what the CLI's fast path prints."""
+
+    def __init__(self, conn: Connection) -> None:
+        self.conn = conn
+
+    def rows(self, sql: str, params: Mapping[str, Any]) -> Sequence[Sequence[Any]]:
+        """The rows of ``sql`` (``:name`` parameters)."""
+        statement = in_paramstyle(sql, self.conn.dialect.paramstyle)
+        return self.conn.exec_driver_sql(statement, dict(params)).all()

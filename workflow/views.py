@@ -1,4 +1,8 @@
-"""The read side: rows exactly as the CLI's ``--json`` (and the API) print them."""
+"""The read side: rows exactly as the CLI's ``--json`` (and the API) print them.
+
+``status`` and ``milestones`` rows are ``workflow.read_views``' (the one implementation, which
+the CLI also runs on the bare driver); here they are read over a SQLAlchemy connection.
+"""
 
 from __future__ import annotations
 
@@ -9,9 +13,12 @@ from typing import Any
 
 from sqlalchemy import Connection, Select, false, func, or_, select, text
 
+from workflow import read_views
 from workflow.access import EVERYTHING, RowScope
 from workflow.history import HISTORY, printed
+from workflow.read_views import status_row as status_row  # re-exported: public here too
 from workflow.repository import Agreement, get_cycle, list_agreements
+from workflow.store import ConnectionReader
 from workflow.tables import OutboxRow
 from workflow.timeutil import format_instant
 
@@ -24,141 +31,19 @@ def status_rows(
     conn: Connection, cycle_id: str | None, org_ids: list[str] | None
 ) -> list[dict[str, Any]]:
     """``status``: one row per agreement (named ones read only their own rows)."""
-    cycle = get_cycle(conn, cycle_id)
-    agreements = list_agreements(conn, cycle.id, org_ids)
-    pks = [a.pk for a in agreements] if org_ids else None
-    next_due = _next_due(conn, cycle.id, pks)
-    overdue = _overdue(conn, cycle.id, pks)
-    return [status_row(a, next_due.get(a.pk), overdue.get(a.pk, [])) for a in agreements]
-
-
-def status_row(
-    agreement: Agreement, next_due: dict[str, Any] | None, overdue: list[tuple[str, str]]
-) -> dict[str, Any]:
-    """One agreement as ``status`` prints it.
-
-    ``overdue`` lists every missed milestone (CONTRACT); ``overdue_own`` those that are the
-    organisation's move and ``overdue_opdc`` those waiting for the OPDC (or its committee).
-    """
-    return {
-        "agreement": agreement.org_id,
-        "cycle": agreement.cycle_id,
-        "kind": agreement.kind,
-        "group": agreement.group_id,
-        "name_th": agreement.name_th,
-        "name_en": agreement.name_en,
-        "state": agreement.state,
-        "version": agreement.version,
-        "published": agreement.published,
-        "kpi_version": agreement.kpi_version,
-        "change_request_open": agreement.change_request is not None,
-        "next_due": next_due,
-        "overdue": [milestone for milestone, _ in overdue],
-        "overdue_own": [m for m, actor in overdue if actor == "organisation"],
-        "overdue_opdc": [m for m, actor in overdue if actor != "organisation"],
-    }
+    return read_views.status_rows(ConnectionReader(conn), cycle_id, org_ids)
 
 
 def agreement_status(conn: Connection, agreement: Agreement) -> dict[str, Any]:
     """``status`` of a single agreement (what ``fire --json`` prints)."""
-    return status_row(
-        agreement,
-        _next_due(conn, agreement.cycle_id, [agreement.pk]).get(agreement.pk),
-        _overdue(conn, agreement.cycle_id, [agreement.pk]).get(agreement.pk, []),
-    )
-
-
-def _only(pks: list[int] | None) -> tuple[str, dict[str, Any]]:
-    """A filter on some agreements (so one agreement's status reads its own rows only)."""
-    if pks is None:
-        return "", {}
-    names = {f"pk{i}": pk for i, pk in enumerate(pks)}
-    marks = ", ".join(f":{name}" for name in names) or "NULL"
-    return f"AND s.agreement_pk IN ({marks}) ", names
-
-
-def _next_due(
-    conn: Connection, cycle_id: str, pks: list[int] | None = None
-) -> dict[int, dict[str, Any]]:
-    """The organisation's own earliest pending deliverable per agreement."""
-    only, params = _only(pks)
-    rows = conn.execute(
-        text(
-            "SELECT s.agreement_pk, m.id, m.due FROM milestone_status s "
-            "JOIN cycle_milestones m ON m.cycle_id = s.cycle_id AND m.id = s.milestone_id "
-            "WHERE s.cycle_id = :cycle AND s.status = 'pending' AND m.kind = 'deliverable' "
-            "AND m.actor = 'organisation' AND m.due IS NOT NULL "
-            + only
-            + "ORDER BY s.agreement_pk, m.due, m.position"
-        ),
-        {"cycle": cycle_id, **params},
-    )
-    found: dict[int, dict[str, Any]] = {}
-    for agreement_pk, milestone, due in rows:
-        found.setdefault(agreement_pk, {"milestone": milestone, "due": due})
-    return found
-
-
-def _overdue(
-    conn: Connection, cycle_id: str, pks: list[int] | None = None
-) -> dict[int, list[tuple[str, str]]]:
-    """Missed milestones per agreement, with whose move each is (the milestone's actor)."""
-    only, params = _only(pks)
-    rows = conn.execute(
-        text(
-            "SELECT s.agreement_pk, s.milestone_id, m.actor FROM milestone_status s "
-            "JOIN cycle_milestones m ON m.cycle_id = s.cycle_id AND m.id = s.milestone_id "
-            "WHERE s.cycle_id = :cycle AND s.status = 'missed' "
-            + only
-            + "ORDER BY s.agreement_pk, m.position"
-        ),
-        {"cycle": cycle_id, **params},
-    )
-    found: dict[int, list[tuple[str, str]]] = {}
-    for agreement_pk, milestone, actor in rows:
-        found.setdefault(agreement_pk, []).append((milestone, actor))
-    return found
+    return read_views.agreement_status(ConnectionReader(conn), agreement)
 
 
 def milestone_rows(
     conn: Connection, cycle_id: str | None, org_ids: list[str] | None
 ) -> list[dict[str, Any]]:
     """``milestones``: one row per agreement × milestone that concerns it."""
-    cycle = get_cycle(conn, cycle_id)
-    agreements = {a.pk: a for a in list_agreements(conn, cycle.id, org_ids)}
-    rows = conn.execute(
-        text(
-            "SELECT s.agreement_pk, s.status, s.met_at, s.late_business_days, m.id, m.kind, "
-            "m.actor, m.due, m.published_due, m.start, m.title_th, m.title_en "
-            "FROM milestone_status s JOIN cycle_milestones m "
-            "ON m.cycle_id = s.cycle_id AND m.id = s.milestone_id "
-            "WHERE s.cycle_id = :cycle ORDER BY s.agreement_pk, m.position"
-        ),
-        {"cycle": cycle.id},
-    )
-    out: list[dict[str, Any]] = []
-    for row in rows:
-        agreement = agreements.get(row.agreement_pk)
-        if agreement is None:
-            continue
-        entry: dict[str, Any] = {
-            "agreement": agreement.org_id,
-            "milestone": row.id,
-            "kind": row.kind,
-            "actor": row.actor,
-            "title_th": row.title_th,
-            "title_en": row.title_en,
-            "due": row.due,
-            "published_due": row.published_due,
-            "status": row.status,
-            "met_at": format_instant(row.met_at),
-            "late_business_days": row.late_business_days,
-        }
-        if row.kind == "window":
-            entry["start"] = row.start
-        out.append(entry)
-    out.sort(key=lambda item: item["agreement"])  # stable: milestone order kept per agreement
-    return out
+    return read_views.milestone_rows(ConnectionReader(conn), cycle_id, org_ids)
 
 
 def history_rows(

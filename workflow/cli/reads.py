@@ -7,16 +7,46 @@ from __future__ import annotations
 
 import json
 import sys
+from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from workflow.cli.app import CycleOption, JsonOption, app, parse_time_option, print_json, settings
+from workflow.cli.app import (
+    CycleOption,
+    JsonOption,
+    Settings,
+    app,
+    parse_time_option,
+    print_json,
+    settings,
+)
 from workflow.errors import BadInput
+
+if TYPE_CHECKING:
+    from workflow.read_views import Reader
 
 # Each command imports what it reads with (scoring, reports, rich tables) in its own body: one
 # command's process should not pay for the others' libraries.
+
+
+def _read(
+    options: Settings, view: Callable[[Reader], list[dict[str, Any]]]
+) -> list[dict[str, Any]]:
+    """``view``'s rows, read on the database driver itself when it can (``workflow.dbapi``:
+    no SQLAlchemy or schema classes to import, the bulk of a short command's time), else
+    through ``Database`` (a database to create, an older schema, a URL only SQLAlchemy
+    knows), which then behaves, errors and exit codes included, as it always has."""
+    from workflow.dbapi import driver_reader
+
+    with driver_reader(options.db_url) as reader:
+        if reader is not None:
+            return view(reader)
+    from workflow.store import ConnectionReader
+
+    with options.database().read() as conn:
+        return view(ConnectionReader(conn))
 
 
 def _table(title: str, columns: list[str], rows: list[list[Any]]) -> None:
@@ -40,11 +70,10 @@ def status(
     as_json: JsonOption = False,
 ) -> None:
     """Each agreement's state, next due deliverable and overdue milestones."""
-    from workflow.views import status_rows
+    from workflow.read_views import status_rows
 
     options = settings(ctx, cycle)
-    with options.database().read() as conn:
-        rows = status_rows(conn, options.cycle, agreements or None)
+    rows = _read(options, lambda reader: status_rows(reader, options.cycle, agreements or None))
     if as_json:
         print_json(rows)
         return
@@ -74,11 +103,10 @@ def milestones(
     as_json: JsonOption = False,
 ) -> None:
     """Every agreement × milestone that concerns it, with status and late days."""
-    from workflow.views import milestone_rows
+    from workflow.read_views import milestone_rows
 
     options = settings(ctx, cycle)
-    with options.database().read() as conn:
-        rows = milestone_rows(conn, options.cycle, agreements or None)
+    rows = _read(options, lambda reader: milestone_rows(reader, options.cycle, agreements or None))
     if as_json:
         print_json(rows)
         return
