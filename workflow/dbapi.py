@@ -29,8 +29,10 @@ from workflow.read_views import Reader, in_paramstyle
 SCHEMA_HEAD = "0005"
 
 BUSY_TIMEOUT_SECONDS = 60  # SQLite: wait this long for a writer's lock, as every command does
-SQLITE_CACHE_KIB = 64 * 1024  # page cache per connection (KiB)
-SQLITE_MMAP_BYTES = 256 * 1024 * 1024  # memory-mapped reads of the database file
+SQLITE_CACHE_KIB = 64 * 1024  # page cache per connection (KiB): a national cycle's hot pages
+# No memory-mapped reads: every mapped page a year touches counts in the process's memory (a
+# 10⁴-agreement simulate peaked at 446 MB with 256 MiB mapped, 244 MB without, same speed).
+SQLITE_MMAP_BYTES = 0
 
 _SQLITE_SCHEMES = ("sqlite:///", "sqlite+pysqlite:///")
 _POSTGRES_SCHEMES = ("postgresql://", "postgresql+psycopg://")

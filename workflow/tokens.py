@@ -101,6 +101,8 @@ def insert_token(conn: Connection, user_id: int, now: int, label: str | None) ->
     if label is not None and not _LABEL.fullmatch(label):
         raise BadInput(f"bad token label {quoted(label)}: 1–80 printable characters")
     token = secrets.token_urlsafe(32)
+    while token[0] in "-_":  # its prefix is typed on command lines: never like an option
+        token = secrets.token_urlsafe(32)
     salt = secrets.token_bytes(16)
     conn.execute(
         insert(TOKENS).values(
