@@ -11,7 +11,7 @@ from 1 Sep 2010, so the chain spans the fiscal year. Measured:
    alternating runs;
 2. ``history --as-of END --json`` of every entry through the CLI into /dev/null: entries/s and the
    process's peak RSS (a wrapper child reads ``RUSAGE_CHILDREN``), which must not grow with n;
-3. ``verify`` (``workflow.history.verify``) against a plain-Python recompute of the same chain
+3. ``verify`` (``workflow.store.history.verify``) against a plain-Python recompute of the same chain
    (``sqlite3`` rows, ``json.dumps``, ``hashlib``), alternating: entries/s and the time ratio.
 """
 
@@ -34,11 +34,11 @@ from typing import Any
 from bench import Figure, Report
 from bench.cli import RUBRONG, make_database
 from workflow.config.validate import read_cycle_file
-from workflow.history import GENESIS, verify
 from workflow.resources import bundled_cycle
-from workflow.store import Database
-from workflow.timeutil import format_instant, parse_instant
-from workflow.views import iter_history_rows
+from workflow.rules.timeutil import format_instant, parse_instant
+from workflow.store.database import Database
+from workflow.store.history import GENESIS, verify
+from workflow.store.views import iter_history_rows
 
 NAME = "audit"
 SUMMARY = "history --as-of and verify over 10⁶ entries (library, CLI, RSS) vs plain Python"
@@ -204,7 +204,7 @@ def run(n: int) -> Report:
         Figure(f"history --as-of --json, all {count:,} → /dev/null", export_seconds, "s"),
         Figure("  entries/s", count / export_seconds),
         Figure("  peak RSS of that process", export_rss, "MB"),
-        Figure("verify, ours (workflow.history.verify)", count / ours_v, "entries/s"),
+        Figure("verify, ours (workflow.store.history.verify)", count / ours_v, "entries/s"),
         Figure("verify, plain Python (sqlite3 + json + hashlib)", count / plain_v, "entries/s"),
     ]
     report.ratios.append(Figure("verify ours/plain (time)", ours_v / plain_v))

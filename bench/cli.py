@@ -30,15 +30,15 @@ from collections.abc import Callable
 from pathlib import Path
 
 from bench import Figure, Report
+from bench.cyclegen import generate_cycle
 from bench.year import KPIS
-from workflow.clock import VirtualClock
 from workflow.config.model import Cycle
 from workflow.config.validate import parse_cycle, read_cycle_file
-from workflow.cyclegen import generate_cycle
-from workflow.loading import load_cycle
 from workflow.resources import bundled_cycle
-from workflow.store import Database
-from workflow.timeutil import parse_instant
+from workflow.rules.clock import VirtualClock
+from workflow.rules.timeutil import parse_instant
+from workflow.store.database import Database
+from workflow.usecases.load import load_cycle
 
 NAME = "cli"
 SUMMARY = "whole-process latency of rubrong commands vs python -c 'sqlite3 select 1'"

@@ -1,7 +1,7 @@
 """``fire`` throughput on SQLite against raw ``sqlite3`` doing the same writes.
 
-A generated cycle (``workflow.cyclegen``) with N agencies is loaded into a fresh SQLite file;
-then, through ``workflow.engine.fire`` (in process, no CLI start-up), each agency
+A generated cycle (``bench.cyclegen``) with N agencies is loaded into a fresh SQLite file;
+then, through ``workflow.usecases.fire.fire`` (in process, no CLI start-up), each agency
 
 1. proposes its KPIs (``propose_kpis``: validates the KPI set, meets the deliverable, stores a
    KPI version, enqueues a receipt, appends the history entry), and then
@@ -28,15 +28,15 @@ from typing import Any
 from sqlalchemy import text
 
 from bench import Figure, Report, Stopwatch
-from workflow.clock import VirtualClock
+from bench.cyclegen import generate_cycle
 from workflow.config.validate import parse_cycle
-from workflow.cyclegen import generate_cycle
-from workflow.engine import FireRequest, fire
-from workflow.history import verify
-from workflow.kpis import kpis_to_json, parse_kpi_set
-from workflow.loading import load_cycle
-from workflow.store import Database
-from workflow.timeutil import parse_instant
+from workflow.rules.clock import VirtualClock
+from workflow.rules.kpis import kpis_to_json, parse_kpi_set
+from workflow.rules.timeutil import parse_instant
+from workflow.store.database import Database
+from workflow.store.history import verify
+from workflow.usecases.fire import FireRequest, fire
+from workflow.usecases.load import load_cycle
 
 NAME = "fire"
 SUMMARY = "engine fire throughput vs raw sqlite3 (version-checked UPDATE + hash-chained INSERT)"
@@ -84,7 +84,7 @@ class _Ours:
         )
 
     def fire(self, event: str, agencies: list[str]) -> None:
-        """``event`` on each agency, through ``workflow.engine.fire``."""
+        """``event`` on each agency, through ``workflow.usecases.fire.fire``."""
         for agency in agencies:
             self.clock.set(self.clock.now() + 1)
             role = f"agency:{agency}" if event == "propose_kpis" else "committee"

@@ -5,7 +5,7 @@ in-process it would share the GIL with the client being measured) that accepts a
 
 - ours: a generated cycle with N agencies is loaded into a fresh SQLite file and ``tick`` runs
   the first reminder instant, leaving N ``pending`` reminders in the outbox; then
-  ``workflow.mail.dispatch.dispatch`` claims them in batches, renders each (Jinja2 text + HTML,
+  ``workflow.usecases.dispatch.dispatch`` claims them in batches, renders each (Jinja2 text + HTML,
   the ``.ics``, the MIME message), sends over SMTP and records the outcome;
 - baseline: ``aiosmtplib`` sending N already-built messages of the same size and shape (the
   bytes of one of ours with a distinct Message-ID each): no database, no rendering.
@@ -28,17 +28,17 @@ import aiosmtplib
 from sqlalchemy import select, update
 
 from bench import Figure, Report, Stopwatch
+from bench.cyclegen import generate_cycle
 from notifications.mailers import SmtpMailer
 from notifications.message import mail_bytes
-from workflow.clock import VirtualClock
 from workflow.config.validate import parse_cycle
-from workflow.cyclegen import generate_cycle
-from workflow.loading import load_cycle
-from workflow.mail.dispatch import _outgoing, dispatch
-from workflow.mail.outbox import OUTBOX
-from workflow.repository import get_cycle
-from workflow.store import Database
-from workflow.tick import instants, tick
+from workflow.rules.clock import VirtualClock
+from workflow.store.database import Database
+from workflow.store.outbox import OUTBOX
+from workflow.store.repository import get_cycle
+from workflow.usecases.dispatch import _outgoing, dispatch
+from workflow.usecases.load import load_cycle
+from workflow.usecases.tick import instants, tick
 
 NAME = "mail"
 SUMMARY = "outbox → render → SMTP dispatch rate vs a plain aiosmtplib loop (local aiosmtpd)"

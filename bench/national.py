@@ -1,7 +1,7 @@
 """National size: load, sweep and dispatch for 10³ … 10⁵ agreements, SQLite and PostgreSQL.
 
 For each backend and size a child process (so that its peak RSS is its own) takes a generated
-cycle (``workflow.cyclegen``, N agencies) and measures, ours against the raw driver (``sqlite3``
+cycle (``bench.cyclegen``, N agencies) and measures, ours against the raw driver (``sqlite3``
 or ``psycopg``, in the same child, on a second database made by the same schema) doing the same
 writes:
 
@@ -48,6 +48,7 @@ from typing import Any
 from sqlalchemy import Connection, select, text
 
 from bench import Figure, Report
+from bench.cyclegen import generate_cycle
 from bench.mail import Sink
 from bench.national_raw import (
     CONNECTIONS,
@@ -60,15 +61,14 @@ from bench.national_raw import (
 )
 from notifications.mailers import SmtpMailer
 from notifications.message import mail_bytes
-from workflow.clock import VirtualClock
 from workflow.config.validate import parse_cycle
-from workflow.cyclegen import generate_cycle
-from workflow.loading import load_cycle
-from workflow.mail.dispatch import _outgoing, dispatch
-from workflow.mail.outbox import OUTBOX
-from workflow.repository import get_cycle
-from workflow.store import Database
-from workflow.tick import Instant, instants, tick
+from workflow.rules.clock import VirtualClock
+from workflow.store.database import Database
+from workflow.store.outbox import OUTBOX
+from workflow.store.repository import get_cycle
+from workflow.usecases.dispatch import _outgoing, dispatch
+from workflow.usecases.load import load_cycle
+from workflow.usecases.tick import Instant, instants, tick
 
 NAME = "national"
 SUMMARY = "load, sweep, dispatch at 10³…10⁵ agreements, SQLite + PostgreSQL, vs raw drivers"

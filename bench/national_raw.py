@@ -19,11 +19,11 @@ from notifications.keys import MESSAGE_ID_DOMAIN, outbox_key
 from notifications.render import TEMPLATE_VERSION
 from workflow.config.model import Cycle
 from workflow.config.validate import canonical_json
-from workflow.defaults import BATCH
-from workflow.loading import _milestone_rows, _party_rows
-from workflow.store import CHAIN_LOCK_ID
-from workflow.tick import Instant
-from workflow.timeutil import format_instant
+from workflow.rules.defaults import BATCH
+from workflow.rules.timeutil import format_instant
+from workflow.store.database import CHAIN_LOCK_ID
+from workflow.usecases.load import _milestone_rows, _party_rows
+from workflow.usecases.tick import Instant
 
 CYCLE_ID = "2560"
 CONNECTIONS = 4
@@ -82,7 +82,7 @@ def raw_load(raw: Raw, cycle: Cycle, now: int) -> None:
         raw.run(_STATUSES, (cycle.id, True, True, True))
 
 
-# The statements of ``workflow.loading`` (positional parameters).
+# The statements of ``workflow.usecases.load`` (positional parameters).
 _AGREEMENTS = """
     INSERT INTO agreements (cycle_id, org_id, state, version, published, kpi_version, negotiated)
     SELECT o.cycle_id, o.id, 'drafted', 0, ?, 0, ?

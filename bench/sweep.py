@@ -1,7 +1,7 @@
 """A deadline sweep and a reminder sweep over N agreements, against raw ``sqlite3`` doing the
 same writes on an identical copy of the database, in the same run.
 
-A generated cycle (``workflow.cyclegen``, N agencies, no groups) is loaded into a fresh SQLite
+A generated cycle (``bench.cyclegen``, N agencies, no groups) is loaded into a fresh SQLite
 file. Then ``tick`` (in process, the CLI's core) processes, one at a time:
 
 1. the first reminder instant (propose_kpis, 14 days before): N reminders INSERTed;
@@ -27,16 +27,16 @@ import tempfile
 from pathlib import Path
 
 from bench import Figure, Report, Stopwatch
+from bench.cyclegen import generate_cycle
 from notifications.keys import MESSAGE_ID_DOMAIN, outbox_key
 from notifications.render import TEMPLATE_VERSION
-from workflow.clock import VirtualClock
 from workflow.config.validate import parse_cycle
-from workflow.cyclegen import generate_cycle
-from workflow.history import verify
-from workflow.loading import load_cycle
-from workflow.repository import get_cycle
-from workflow.store import Database
-from workflow.tick import Instant, instants, tick
+from workflow.rules.clock import VirtualClock
+from workflow.store.database import Database
+from workflow.store.history import verify
+from workflow.store.repository import get_cycle
+from workflow.usecases.load import load_cycle
+from workflow.usecases.tick import Instant, instants, tick
 
 NAME = "sweep"
 SUMMARY = "tick: one deadline and one reminder instant over N agreements vs raw sqlite3"

@@ -1,7 +1,8 @@
 """The raw ``sqlite3`` side of ``bench.year``: the same year's writes without the engine.
 
 For every point in time of the year (``RawYear.moment``), in the same order as
-``workflow.simulate``: each action as one transaction (read the agreement and the status of the
+``workflow.usecases.simulate``: each action as one transaction (read the agreement and the status
+of the
 milestone its event meets, the version-checked UPDATE of the agreement, the status UPDATE, the
 agreement's pending notices skipped, a receipt INSERTed into the outbox for an organisation's
 deliverable, the history entry hash-chained in Python exactly as CONTRACT.md defines it, a
@@ -28,9 +29,9 @@ from typing import Any
 from notifications.keys import MESSAGE_ID_DOMAIN, message_id, outbox_key
 from notifications.render import TEMPLATE_VERSION
 from workflow.config.model import Cycle, Milestone
-from workflow.scenario import Action
-from workflow.tick import Instant
-from workflow.timeutil import deadline_instant
+from workflow.rules.scenario import Action
+from workflow.rules.timeutil import deadline_instant
+from workflow.usecases.tick import Instant
 
 GENESIS = "0" * 64
 BANGKOK = dt.timezone(dt.timedelta(hours=7))

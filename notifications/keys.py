@@ -1,7 +1,7 @@
 """Notification keys, Message-IDs and thread roots: pure rules over strings.
 
 A key is ``cycle/agreement/milestone/due/kind/offset`` (``-`` for a missing part); the outbox's
-UNIQUE primary key on it makes every enqueue exactly-once (``workflow.mail.outbox``), and the
+UNIQUE primary key on it makes every enqueue exactly-once (``workflow.store.outbox``), and the
 Message-ID is the key with ``/`` turned into ``.``, so a resend after a crash carries the same
 Message-ID.
 """

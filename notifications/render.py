@@ -83,7 +83,7 @@ class MailContext:
     digest_of: str | None = None
     alert_key: str | None = None
     alert_reason: str | None = None
-    # The letter as a civil servant acts on it (workflow/mail/letters.py fills these in).
+    # The letter as a civil servant acts on it (workflow/usecases/letters.py fills these in).
     key: str | None = None  # the outbox key: gives the reference number
     letter_date: dt.date | None = None  # the date of sending (Bangkok)
     cycle_name_en: str | None = None

@@ -1,7 +1,7 @@
 """Subject lines: Thai `` / `` English, computed from the milestone and the notice alone.
 
 Independent of the recipient, so the engine computes one subject per timer instant and reuses
-it for every organisation (``workflow.tick``), and a letter re-rendered later keeps it.
+it for every organisation (``workflow.usecases.tick``), and a letter re-rendered later keeps it.
 """
 
 from __future__ import annotations

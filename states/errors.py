@@ -1,7 +1,8 @@
 """The machine's own exceptions: one root, standard library only.
 
 ``states`` knows nothing of the engine's exit codes; the engine translates at its boundary
-(``workflow.engine`` turns :class:`EventRefused` into ``workflow.errors.NotAllowed``, exit 3).
+(``workflow.usecases.fire`` turns :class:`EventRefused` into ``workflow.rules.errors.NotAllowed``,
+exit 3).
 """
 
 from __future__ import annotations

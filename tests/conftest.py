@@ -22,11 +22,11 @@ from typing import Any
 import pytest
 
 from workflow.cli import main
-from workflow.clock import VirtualClock
 from workflow.config.validate import read_cycle_file
-from workflow.loading import load_cycle
-from workflow.store import Database
-from workflow.timeutil import parse_instant
+from workflow.rules.clock import VirtualClock
+from workflow.rules.timeutil import parse_instant
+from workflow.store.database import Database
+from workflow.usecases.load import load_cycle
 
 ROOT = Path(__file__).resolve().parent.parent
 CYCLE_2554 = ROOT / "cycle_2554.toml"

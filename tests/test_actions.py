@@ -23,14 +23,14 @@ from states.machine import EVENTS
 from tests.conftest import kpi_set, pg_url
 from tests.support.served import prepare, serve
 from tests.support.webforms import ROLES, signed_in
-from workflow.clock import VirtualClock
-from workflow.engine import FireRequest, fire
-from workflow.errors import BadInput, NotAllowed, NotAuthorised
-from workflow.repository import get_agreement, get_cycle, statuses
-from workflow.roles import parse_role
-from workflow.store import Database
-from workflow.timeutil import parse_instant
-from workflow.tokens import User
+from workflow.rules.clock import VirtualClock
+from workflow.rules.errors import BadInput, NotAllowed, NotAuthorised
+from workflow.rules.roles import parse_role
+from workflow.rules.timeutil import parse_instant
+from workflow.store.database import Database
+from workflow.store.repository import get_agreement, get_cycle, statuses
+from workflow.store.tokens import User
+from workflow.usecases.fire import FireRequest, fire
 from workflow.web import create_app
 from workflow.web.actions import Action, allowed_actions, waivable
 

@@ -24,8 +24,8 @@ from schemathesis.checks import not_a_server_error
 
 from tests.conftest import Cli, kpi_set, pg_url
 from tests.support.served import Api, prepare, serve
-from workflow.clock import VirtualClock
-from workflow.errors import (
+from workflow.rules.clock import VirtualClock
+from workflow.rules.errors import (
     BadInput,
     ConcurrentChange,
     EnvironmentProblem,
@@ -33,9 +33,9 @@ from workflow.errors import (
     NotAllowed,
     NotAuthorised,
 )
-from workflow.store import Database
-from workflow.timeutil import parse_instant
-from workflow.users import add_user
+from workflow.rules.timeutil import parse_instant
+from workflow.store.database import Database
+from workflow.store.users import add_user
 from workflow.web import create_app
 from workflow.web.problems import status_for
 

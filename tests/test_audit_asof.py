@@ -28,10 +28,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from tests.conftest import CYCLE_2554, ROOT, Cli
-from workflow.history import NewEntry, append, append_alike
-from workflow.store import Database
-from workflow.timeutil import BANGKOK, parse_instant
-from workflow.views import history_rows
+from workflow.rules.timeutil import BANGKOK, parse_instant
+from workflow.store.database import Database
+from workflow.store.history import NewEntry, append, append_alike
+from workflow.store.views import history_rows
 
 SCENARIO = ROOT / "scenarios" / "demo_2554.jsonl"
 AS_OF = "2011-05-01"

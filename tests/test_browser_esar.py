@@ -24,11 +24,11 @@ import pytest
 from tests.conftest import kpi_set
 from tests.support.served import prepare, serve
 from tests.support.webforms import PDF, ROLES, signed_th50
-from workflow.clock import VirtualClock
-from workflow.engine import FireRequest, fire
-from workflow.store import Database
-from workflow.timeutil import parse_instant
-from workflow.views import history_rows, outbox_rows
+from workflow.rules.clock import VirtualClock
+from workflow.rules.timeutil import parse_instant
+from workflow.store.database import Database
+from workflow.store.views import history_rows, outbox_rows
+from workflow.usecases.fire import FireRequest, fire
 from workflow.web import create_app
 
 CHROMIUM = Path("/usr/bin/chromium")
@@ -61,7 +61,7 @@ from selenium.webdriver.support.ui import Select, WebDriverWait  # noqa: E402
 
 from notifications.mailers import mailer_from_url  # noqa: E402
 from tests.support.smtp import free_port  # noqa: E402
-from workflow.mail.dispatch import dispatch  # noqa: E402
+from workflow.usecases.dispatch import dispatch  # noqa: E402
 
 FLAGS = (
     "--headless=new",

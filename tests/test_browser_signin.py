@@ -18,10 +18,10 @@ import pytest
 from tests.support.served import prepare, serve
 from tests.support.signin import link_in
 from tests.support.smtp import MailSink
-from workflow.clock import VirtualClock
-from workflow.store import Database
-from workflow.timeutil import parse_instant
-from workflow.users import set_password
+from workflow.rules.clock import VirtualClock
+from workflow.rules.timeutil import parse_instant
+from workflow.store.database import Database
+from workflow.store.users import set_password
 from workflow.web import create_app
 from workflow.web.session import SESSION_COOKIE
 

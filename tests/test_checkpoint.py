@@ -15,10 +15,10 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from tests.conftest import Cli
 from tests.support.history import first_part, raw_sql, rewrite_chain, year_goes_on
-from workflow.checkpoint import KEY_ENV, daily_checkpoint, load_private_key, signed_bytes
-from workflow.evidence_verifier import CHECKPOINT_FORMAT, ed25519_verify, pem_public_key
-from workflow.store import Database
-from workflow.timeutil import parse_instant
+from workflow.rules.timeutil import parse_instant
+from workflow.store.database import Database
+from workflow.usecases.checkpoint import KEY_ENV, daily_checkpoint, load_private_key, signed_bytes
+from workflow.usecases.evidence_verifier import CHECKPOINT_FORMAT, ed25519_verify, pem_public_key
 
 
 def keys(cli: Cli, tmp_path: Path, name: str = "keys") -> tuple[Path, Path]:

@@ -84,10 +84,10 @@ def test_a_read_command_does_not_load_mail_web_or_calendars(tmp_path: Path) -> N
 @pytest.mark.parametrize("command", ["status", "milestones"])
 def test_status_and_milestones_read_on_the_bare_driver(loaded: Cli, command: str) -> None:
     """On a loaded database (SQLite or PostgreSQL) the two reads a user waits on import no
-    SQLAlchemy, schema classes, state machine or templates (workflow/dbapi.py)."""
+    SQLAlchemy, schema classes, state machine or templates (workflow/store/dbapi.py)."""
     loaded_modules = _modules_after("--db", loaded.db_url, command, "TH-50", "--json")
-    assert "workflow.read_views" in loaded_modules  # it did read
-    heavy = {"sqlalchemy", "sqlmodel", "workflow.tables", "transitions", "jinja2", "alembic"}
+    assert "workflow.store.read_views" in loaded_modules  # it did read
+    heavy = {"sqlalchemy", "sqlmodel", "workflow.store.tables", "transitions", "jinja2", "alembic"}
     assert not heavy & loaded_modules
     assert not {m for m in loaded_modules if m.startswith("workflow.")} - {
         "workflow",
@@ -96,13 +96,15 @@ def test_status_and_milestones_read_on_the_bare_driver(loaded: Cli, command: str
         "workflow.cli.commands",
         "workflow.cli.entry",
         "workflow.cli.reads",
-        "workflow.clock",
-        "workflow.dbapi",
-        "workflow.defaults",
-        "workflow.errors",
-        "workflow.read_views",
-        "workflow.records",
-        "workflow.timeutil",
+        "workflow.rules",  # the layer packages: their __init__ imports nothing
+        "workflow.store",
+        "workflow.rules.clock",
+        "workflow.store.dbapi",
+        "workflow.rules.defaults",
+        "workflow.rules.errors",
+        "workflow.store.read_views",
+        "workflow.rules.records",
+        "workflow.rules.timeutil",
     }
 
 

@@ -7,7 +7,7 @@ Two kinds of process are used:
   child per fire: real processes with their own connections, released together through a pipe,
   so many rounds of a race or of a SIGKILL at a random instant cost milliseconds each.
 
-``RUBRONG_TEST_PAUSE_IN_FIRE=SECONDS`` (a test hook in ``workflow.engine``) makes a fire say
+``RUBRONG_TEST_PAUSE_IN_FIRE=SECONDS`` (a test hook in ``workflow.usecases.fire``) makes a fire say
 on stderr when it has read the agreement, and wait (SECONDS, or until SIGUSR1) inside its write
 transaction, after the agreement's UPDATE and before the history append: a second writer, a
 tick or a SIGKILL can be aimed at the middle of the transaction.
@@ -31,13 +31,13 @@ from typing import IO, Any
 import pytest
 
 from tests.conftest import CYCLE_2554, ROOT, RUBRONG, Cli, kpi_set
-from workflow.clock import SystemClock
 from workflow.config.validate import read_cycle_file
-from workflow.engine import FireRequest, fire
-from workflow.errors import RubrongError
-from workflow.loading import load_cycle
-from workflow.store import Database
-from workflow.timeutil import parse_instant
+from workflow.rules.clock import SystemClock
+from workflow.rules.errors import RubrongError
+from workflow.rules.timeutil import parse_instant
+from workflow.store.database import Database
+from workflow.usecases.fire import FireRequest, fire
+from workflow.usecases.load import load_cycle
 
 KPIS = kpi_set()
 KPIS_TEXT = json.dumps(KPIS, ensure_ascii=False)

@@ -20,9 +20,9 @@ import icalendar
 
 from notifications.keys import thread_id
 from tests.conftest import CYCLE_2554, ROOT, Cli
-from workflow.calendar import business_calendar
 from workflow.config.validate import read_cycle_file
-from workflow.timeutil import BANGKOK
+from workflow.rules.calendar import business_calendar
+from workflow.rules.timeutil import BANGKOK
 
 SCENARIO = ROOT / "scenarios" / "demo_2554.jsonl"
 KEEP = 'non_business_days = "keep"'

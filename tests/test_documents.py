@@ -20,7 +20,8 @@ import pytest
 
 from tests.conftest import Cli, kpi_set
 from tests.support.documents import ELF, docx_bytes, pdf_bytes, xlsx_bytes
-from workflow.documents import (
+from workflow.rules.errors import BadInput, IntegrityFailure
+from workflow.store.documents import (
     DEFAULT_MAX_BYTES,
     DirectoryStore,
     document_type,
@@ -28,7 +29,6 @@ from workflow.documents import (
     max_document_bytes,
     safe_name,
 )
-from workflow.errors import BadInput, IntegrityFailure
 
 # --- the store and the checks --------------------------------------------------------------
 

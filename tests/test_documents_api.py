@@ -15,8 +15,8 @@ import pytest
 from tests.conftest import kpi_set, pg_url
 from tests.support.documents import ELF, PASSWD, pdf_bytes
 from tests.support.served import Api, prepare, serve
-from workflow.clock import VirtualClock
-from workflow.timeutil import parse_instant
+from workflow.rules.clock import VirtualClock
+from workflow.rules.timeutil import parse_instant
 from workflow.web import create_app
 
 START = parse_instant("2010-09-01T10:00")

@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 
 from tests.conftest import Cli, kpi_set
-from workflow.esar import card_problems
+from workflow.usecases.esar import card_problems
 
 CARD: list[dict[str, Any]] = [
     {"kpi": "1.1", "result": 72.5, "note": "เกินเป้าหมาย", "level": 4, "evidence": "รายงาน สนจ."},

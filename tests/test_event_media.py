@@ -15,8 +15,8 @@ import pytest
 
 from tests.conftest import kpi_set, pg_url
 from tests.support.served import Api, prepare, serve
-from workflow.clock import VirtualClock
-from workflow.timeutil import parse_instant
+from workflow.rules.clock import VirtualClock
+from workflow.rules.timeutil import parse_instant
 from workflow.web import create_app
 from workflow.web.content import media_type
 

@@ -21,14 +21,14 @@ from notifications.sink import free_port
 from tests.conftest import ROOT, Cli, kpi_set
 from tests.support.history import rewrite_chain
 from tests.support.served import prepare, serve
-from workflow.clock import VirtualClock
-from workflow.engine import FireRequest, fire
-from workflow.evidence import main as evidence_main
-from workflow.evidence import verify_pack
-from workflow.mail.dispatch import dispatch
-from workflow.store import Database
-from workflow.tick import tick
-from workflow.timeutil import parse_instant
+from workflow.rules.clock import VirtualClock
+from workflow.rules.timeutil import parse_instant
+from workflow.store.database import Database
+from workflow.usecases.dispatch import dispatch
+from workflow.usecases.evidence import main as evidence_main
+from workflow.usecases.evidence import verify_pack
+from workflow.usecases.fire import FireRequest, fire
+from workflow.usecases.tick import tick
 from workflow.web import create_app
 
 
@@ -59,7 +59,7 @@ def _year(url: str, maildir: Path, mailer: Mailer | None = None) -> tuple[Virtua
 
 def _offline_check(pack: Path) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "workflow.evidence", "verify", str(pack)],
+        [sys.executable, "-m", "workflow.usecases.evidence", "verify", str(pack)],
         capture_output=True,
         text=True,
         cwd=ROOT,

@@ -1,4 +1,5 @@
-"""``status`` and ``milestones`` on the bare database driver (workflow/dbapi.py): the same rows
+"""``status`` and ``milestones`` on the bare database driver (workflow/store/dbapi.py): the same
+rows
 as the web and the API (which read over SQLAlchemy), on SQLite and PostgreSQL; one agreement's
 read walks that agreement's rows only; and a database the fast path cannot take still answers
 through ``Database``, as before.
@@ -20,12 +21,12 @@ import pytest
 
 from tests.conftest import CYCLE_2554, Cli, kpi_set
 from tests.support.served import prepare, serve
-from workflow import read_views
-from workflow.clock import VirtualClock
-from workflow.dbapi import DriverReader, driver_reader, postgres_conninfo, sqlite_path
-from workflow.store import Database
-from workflow.timeutil import parse_instant
-from workflow.views import milestone_rows, status_rows
+from workflow.rules.clock import VirtualClock
+from workflow.rules.timeutil import parse_instant
+from workflow.store import read_views
+from workflow.store.database import Database
+from workflow.store.dbapi import DriverReader, driver_reader, postgres_conninfo, sqlite_path
+from workflow.store.views import milestone_rows, status_rows
 from workflow.web import create_app
 
 KPIS = json.dumps(kpi_set(), ensure_ascii=False)

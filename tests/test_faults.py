@@ -39,6 +39,7 @@ from pathlib import Path
 import psycopg
 import pytest
 
+from bench.cyclegen import generate_cycle
 from tests.conftest import CYCLE_2554, Cli
 from tests.support.multiprocess import (
     BATCH,
@@ -65,8 +66,7 @@ from tests.support.service import (
     expected,
     ticked,
 )
-from workflow.cyclegen import generate_cycle
-from workflow.store import CHAIN_LOCK_ID
+from workflow.store.database import CHAIN_LOCK_ID
 
 SPEED = "300000"
 FAST = ("--poll", "1", "--leader-retry", "0.5", *BATCH)

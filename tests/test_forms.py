@@ -22,8 +22,8 @@ import pytest
 from tests.conftest import kpi_set
 from tests.support.served import prepare, serve
 from tests.support.webforms import CARD, PDF, ROLES, csrf_of, signed_in, signed_th50
-from workflow.clock import VirtualClock
-from workflow.timeutil import parse_instant
+from workflow.rules.clock import VirtualClock
+from workflow.rules.timeutil import parse_instant
 from workflow.web import create_app
 
 SAR6 = "/agreements/TH-50/esar/sar6"

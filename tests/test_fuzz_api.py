@@ -19,8 +19,8 @@ from schemathesis import GenerationMode
 from schemathesis.checks import positive_data_acceptance
 
 from tests.support.served import prepare, serve
-from workflow.clock import VirtualClock
-from workflow.timeutil import parse_instant
+from workflow.rules.clock import VirtualClock
+from workflow.rules.timeutil import parse_instant
 from workflow.web import create_app
 
 START = parse_instant("2010-09-01T10:00")

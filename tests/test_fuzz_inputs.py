@@ -17,9 +17,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from tests.conftest import CYCLE_2554, Cli, kpi_set
-from workflow.errors import BadInput
-from workflow.jsoninput import MAX_DEPTH, parse_json
-from workflow.scenario import parse_scenario
+from workflow.rules.errors import BadInput
+from workflow.rules.jsoninput import MAX_DEPTH, parse_json
+from workflow.rules.scenario import parse_scenario
 
 TEXT = CYCLE_2554.read_text(encoding="utf-8")
 FUZZ = settings(
@@ -204,7 +204,7 @@ def test_deep_scenario_line_exits_2_before_anything_runs(sqlite_cli: Cli, tmp_pa
 
 
 def test_scenario_utf8_error_names_line_and_column(tmp_path: Path) -> None:
-    from workflow.scenario import read_scenario
+    from workflow.rules.scenario import read_scenario
 
     path = write(tmp_path, b"# one\n# two \xc3\x28\n", "s.jsonl")
     with pytest.raises(BadInput, match=r"s\.jsonl:2: not valid UTF-8 \(column 7\)"):

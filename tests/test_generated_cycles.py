@@ -1,4 +1,4 @@
-"""Cycles made by ``workflow.cyclegen``: a second cycle beside cycle 2554, the
+"""Cycles made by ``bench.cyclegen``: a second cycle beside cycle 2554, the
 ``next_business_day`` policy, agencies, and a 10,000-agency cycle that loads and fires quickly."""
 
 from __future__ import annotations
@@ -10,8 +10,8 @@ from pathlib import Path
 
 import holidays
 
+from bench.cyclegen import generate_cycle
 from tests.conftest import Cli, kpi_set
-from workflow.cyclegen import generate_cycle
 
 PROPOSAL = json.dumps(kpi_set(), ensure_ascii=False)
 

@@ -1,7 +1,7 @@
 """The hash-chained history (CONTRACT.md "History and audit"), on both backends.
 
 The chain is recomputed here from ``history --json`` output alone, with hashlib and json, and
-never through ``workflow.history``: that is what an outside auditor would do.
+never through ``workflow.store.history``: that is what an outside auditor would do.
 """
 
 from __future__ import annotations
@@ -13,10 +13,10 @@ from typing import Any
 
 from tests.conftest import CYCLE_2554, Cli, kpi_set
 from tests.support.history import GENESIS, KPIS, fire_ok, raw_sql, recompute
-from workflow.clock import VirtualClock
-from workflow.engine import FireRequest, fire
-from workflow.store import Database
-from workflow.timeutil import parse_instant
+from workflow.rules.clock import VirtualClock
+from workflow.rules.timeutil import parse_instant
+from workflow.store.database import Database
+from workflow.usecases.fire import FireRequest, fire
 
 
 def strict_json(text: str) -> Any:

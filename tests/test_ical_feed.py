@@ -25,12 +25,12 @@ from tests.conftest import CYCLE_2554, Cli, kpi_set, pg_url
 from tests.support.served import prepare, serve
 from tests.support.signin import CSRF, password_signin
 from tests.support.smtp import MailSink
-from workflow.clock import VirtualClock
-from workflow.ical_feeds import FEEDS, hash_secret
-from workflow.security import SECURITY_LOG
-from workflow.store import Database
-from workflow.timeutil import parse_instant
-from workflow.users import set_password
+from workflow.rules.clock import VirtualClock
+from workflow.rules.timeutil import parse_instant
+from workflow.store.database import Database
+from workflow.store.security import SECURITY_LOG
+from workflow.store.users import set_password
+from workflow.usecases.ical_feeds import FEEDS, hash_secret
 from workflow.web import create_app
 
 START = parse_instant("2010-08-20T10:00")

@@ -8,7 +8,7 @@ from decimal import Decimal
 
 import pytest
 
-from workflow.kpis import (
+from workflow.rules.kpis import (
     Kpi,
     KpiSetError,
     ScoringRules,

@@ -42,12 +42,12 @@ from notifications.mailers import RecordingMailer, SmtpMailer
 from tests.conftest import CYCLE_2554, RUBRONG, Cli
 from tests.support.multiprocess import Sink, wait_until
 from tests.support.postgres import PrivatePostgres, pg, private_pg  # noqa: F401  (fixtures)
-from workflow import defaults
-from workflow.mail.dispatch import dispatch
-from workflow.mail.leases import HOST_ENV, host_id, release_stale_leases, worker_id
-from workflow.mail.outbox import OUTBOX
-from workflow.store import Database
-from workflow.timeutil import parse_instant
+from workflow.rules import defaults
+from workflow.rules.timeutil import parse_instant
+from workflow.store.database import Database
+from workflow.store.leases import HOST_ENV, host_id, release_stale_leases, worker_id
+from workflow.store.outbox import OUTBOX
+from workflow.usecases.dispatch import dispatch
 
 AT = "2011-04-16T09:00:00+07:00"  # the sar6 14-day reminders
 GENEROUS = 120.0  # seconds: deadlines for conditions on a loaded machine

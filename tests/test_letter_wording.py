@@ -30,7 +30,7 @@ from tests.conftest import Cli
 from tests.support.letters import outgoing
 from tests.support.validate import BASE, problems, validate
 from workflow.config.validate import parse_cycle
-from workflow.timeutil import BANGKOK
+from workflow.rules.timeutil import BANGKOK
 
 LETTER_KEYS = """\
 public_url = "https://rubrong.example/"

@@ -1,7 +1,7 @@
 """A Thai reviewer's test: every letter of the FY2554 cycle, compared with reviewed files.
 
 Every notice kind × every milestone that sends one (a province, and a group for SAR 12) is
-rendered by ``workflow.mail.letters.build_letter`` with a fixed clock (the notice's own send
+rendered by ``workflow.usecases.letters.build_letter`` with a fixed clock (the notice's own send
 time), and its text (with the headers a reader sees), HTML and ``.ics`` are compared with the
 files under ``tests/golden/letters/``. After a deliberate wording change, regenerate them with
 ``RUBRONG_UPDATE_GOLDEN=1 .venv/bin/pytest -p no:xdist tests/test_letters_golden.py`` and read
@@ -34,9 +34,9 @@ from notifications.subjects import subject_for
 from tests.support.letters import DOUBLED_EN, DOUBLED_TH, INTERNAL_ID, running_text
 from workflow.config.model import Cycle, Milestone
 from workflow.config.validate import read_cycle_file
-from workflow.mail.letters import build_letter
-from workflow.repository import StoredCycle
-from workflow.timeutil import at_time_of_day, bangkok_date, parse_instant
+from workflow.rules.timeutil import at_time_of_day, bangkok_date, parse_instant
+from workflow.store.repository import StoredCycle
+from workflow.usecases.letters import build_letter
 
 ROOT = Path(__file__).resolve().parent.parent
 GOLDEN = Path(__file__).resolve().parent / "golden" / "letters"

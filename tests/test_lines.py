@@ -209,7 +209,7 @@ def test_one_line_fast_path_and_its_fallbacks() -> None:
 
 
 def test_a_large_generated_file() -> None:
-    from workflow.cyclegen import generate_cycle
+    from bench.cyclegen import generate_cycle
 
     text = generate_cycle(cycle_id="2560", agencies=3000)
     lines = scan(text)

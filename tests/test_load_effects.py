@@ -17,7 +17,7 @@ from sqlalchemy import text
 from tests.conftest import CYCLE_2554, Cli, kpi_set
 from tests.support.cycles import BUENG_KAN, GROUP_NE1, TEXT, without_organisation, write
 from tests.support.validate import edit
-from workflow.store import Database
+from workflow.store.database import Database
 
 TICK = "2011-04-16T09:00:00+07:00"
 SAR6 = 'due = "2011-04-30"'

@@ -5,8 +5,8 @@ from __future__ import annotations
 from sqlalchemy import Connection, inspect, text
 
 from tests.conftest import CYCLE_2554, Cli
-from workflow.migrate import HEAD, current_revision, script_head, upgrade
-from workflow.store import Database
+from workflow.store.database import Database
+from workflow.store.migrate import HEAD, current_revision, script_head, upgrade
 
 
 def test_head_constant_matches_the_scripts() -> None:
@@ -58,11 +58,11 @@ def test_data_written_at_the_old_revision_survives(db_url: str, cli: Cli) -> Non
 
 
 def test_migrations_build_exactly_the_declared_schema(db_url: str) -> None:
-    """Upgrading an empty database to the head gives what workflow/tables.py declares."""
+    """Upgrading an empty database to the head gives what workflow/store/tables.py declares."""
     from alembic.autogenerate import compare_metadata
     from alembic.runtime.migration import MigrationContext
 
-    from workflow.tables import TABLES
+    from workflow.store.tables import TABLES
 
     db = Database(db_url)
     upgrade(db.engine)

@@ -13,7 +13,7 @@ from typing import Any
 from sqlalchemy import text
 
 from tests.conftest import Cli, pg_url
-from workflow.leader import AdvisoryLeader
+from workflow.usecases.leader import AdvisoryLeader
 
 
 def test_advisory_leadership_moves_when_the_session_ends() -> None:

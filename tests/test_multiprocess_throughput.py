@@ -14,8 +14,8 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import CYCLE_2554, ROOT, Cli, kpi_set, pg_url
-from workflow.store import Database
-from workflow.timeutil import parse_instant
+from workflow.rules.timeutil import parse_instant
+from workflow.store.database import Database
 
 # --------------------------------------------------------------------------- fire throughput
 
@@ -30,10 +30,10 @@ EVENTS = (  # (event, role, at): propose (own) → agree → sign, each agreemen
 def fire_worker() -> None:  # pragma: no cover - runs in a worker process
     """For each ``{url, agreements}`` line: get ready, say so, wait for ``go``, fire every
     agreement's events in turn, print the exit codes. Ends at the end of stdin."""
-    from workflow.clock import SystemClock
-    from workflow.engine import FireRequest, fire
-    from workflow.errors import RubrongError
-    from workflow.repository import get_cycle
+    from workflow.rules.clock import SystemClock
+    from workflow.rules.errors import RubrongError
+    from workflow.store.repository import get_cycle
+    from workflow.usecases.fire import FireRequest, fire
 
     for line in sys.stdin:
         spec = json.loads(line)

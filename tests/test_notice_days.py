@@ -8,10 +8,10 @@ from pathlib import Path
 from typing import Any
 
 from tests.conftest import CYCLE_2554, Cli
-from workflow.calendar import business_calendar
 from workflow.config.validate import parse_cycle
-from workflow.tick import instants
-from workflow.timeutil import bangkok_date
+from workflow.rules.calendar import business_calendar
+from workflow.rules.timeutil import bangkok_date
+from workflow.usecases.tick import instants
 
 KEEP = 'non_business_days = "keep"'
 # A holiday of Chiang Mai only, on the day sar6's 7-day reminder moves to (Fri 22 Apr 2011).

@@ -17,7 +17,7 @@ from notifications.render import (
     salutation_th,
 )
 from notifications.subjects import KINDS, subject_for
-from workflow.timeutil import BANGKOK
+from workflow.rules.timeutil import BANGKOK
 
 SEPARATOR = "----- English -----"
 PROVINCE = Recipient("province", "เชียงใหม่", "Chiang Mai")

@@ -17,10 +17,10 @@ from typing import Any
 
 from aiosmtpd.controller import Controller
 
+from bench.cyclegen import generate_cycle
 from tests.conftest import Cli, Result
 from tests.support.smtp import RecordingHandler, free_port
-from workflow.cyclegen import generate_cycle
-from workflow.timeutil import format_instant, parse_instant
+from workflow.rules.timeutil import format_instant, parse_instant
 
 T0 = parse_instant("2010-08-30T09:00")  # the 14-day reminders of propose_kpis (due 13 Sep)
 T7 = parse_instant("2010-09-06T09:00")  # the 7-day reminders

@@ -74,15 +74,20 @@ def test_the_wheel_holds_every_package_and_module(wheel: Path) -> None:
     """cli, config, web and the migrations (scripts, env.py, script.py.mako) are all in."""
     names = _names(wheel)
     packages = {package.as_posix() for package in _packages()}
-    for required in ("workflow/cli", "workflow/config", "workflow/web", "workflow/migrations"):
+    for required in (
+        "workflow/cli",
+        "workflow/config",
+        "workflow/web",
+        "workflow/store/migrations",
+    ):
         assert required in packages  # the repository scan itself still sees them
-    assert "workflow/migrations/versions" in packages
+    assert "workflow/store/migrations/versions" in packages
     for package in _packages():
         for module in (ROOT / package).glob("*.py"):
             assert module.relative_to(ROOT).as_posix() in names, f"{module} is not in the wheel"
-    for extra in ("workflow/migrations/env.py", "workflow/migrations/script.py.mako"):
+    for extra in ("workflow/store/migrations/env.py", "workflow/store/migrations/script.py.mako"):
         assert extra in names
-    assert any(name.startswith("workflow/migrations/versions/0004_") for name in names)
+    assert any(name.startswith("workflow/store/migrations/versions/0004_") for name in names)
     assert not any(name.split("/")[0] in {"tests", "bench", "scenarios"} for name in names)
     assert f"rubrong-{VERSION}.dist-info/entry_points.txt" in names
 
@@ -95,9 +100,17 @@ def test_the_wheel_holds_the_templates_and_the_bundled_cycle(wheel: Path) -> Non
         kinds = {path.relative_to(ROOT / "templates").parts[0] for path in templates}
         assert kinds == {"mail", "web"}
         for path in templates:
-            inside = "workflow/bundled/" + path.relative_to(ROOT).as_posix()
+            relative = path.relative_to(ROOT / "templates")
+            # Web templates are workflow's data, mail templates notifications' (once each).
+            home = (
+                "workflow/bundled/templates"
+                if relative.parts[0] == "web"
+                else "notifications/bundled"
+            )
+            inside = f"{home}/{relative.as_posix()}"
             assert inside in names, f"{inside} is not in the wheel"
             assert archive.read(inside) == path.read_bytes()
+        assert not any(name.startswith("workflow/bundled/templates/mail/") for name in names)
         cycle = archive.read("workflow/bundled/cycle_2554.toml")
         assert cycle == (ROOT / "cycle_2554.toml").read_bytes()
 
@@ -111,7 +124,7 @@ def test_the_unpacked_wheel_finds_its_data_inside_itself(wheel: Path, tmp_path: 
     empty.mkdir()
     probe = """
 import json
-import workflow, workflow.migrate
+import workflow, workflow.store.migrate
 from workflow.resources import bundled_cycle, template_dir
 from notifications.render import TEMPLATES_DIR, environment
 from workflow.web.dashboard import templates
@@ -119,7 +132,8 @@ environment().get_template("mail/reminder.txt.j2")
 templates.get_template("base.html.j2")
 print(json.dumps({"package": workflow.__file__, "templates": str(template_dir()),
                   "mail": str(TEMPLATES_DIR),
-                  "cycle": str(bundled_cycle()), "migrations": str(workflow.migrate.MIGRATIONS)}))
+                  "cycle": str(bundled_cycle()), "migrations":
+                  str(workflow.store.migrate.MIGRATIONS)}))
 """
     env = {**os.environ, "PYTHONPATH": str(site)}
     proc = subprocess.run(

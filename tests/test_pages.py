@@ -19,13 +19,13 @@ import pytest
 from tests.conftest import CYCLE_2554, pg_url
 from tests.support.pages_site import Site, in_cell, inside, one, outbox_keys, serve_site, table_rows
 from tests.support.pages_world import AUTUMN, SPRING, by_id, find, parse
-from workflow.calendar import business_calendar
 from workflow.config.validate import read_cycle_file
-from workflow.repository import get_agreement, latest_cycle_id
-from workflow.roles import parse_role
-from workflow.store import Database
-from workflow.timeutil import parse_instant
-from workflow.users import User
+from workflow.rules.calendar import business_calendar
+from workflow.rules.roles import parse_role
+from workflow.rules.timeutil import parse_instant
+from workflow.store.database import Database
+from workflow.store.repository import get_agreement, latest_cycle_id
+from workflow.store.users import User
 from workflow.web.actions import allowed_actions
 
 CYCLE = read_cycle_file(CYCLE_2554)

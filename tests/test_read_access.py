@@ -1,4 +1,5 @@
-"""Who reads what, over the real API and dashboard, on SQLite and PostgreSQL (workflow.access).
+"""Who reads what, over the real API and dashboard, on SQLite and PostgreSQL
+(workflow.rules.access).
 
 A table, not a sample: every role × every read endpoint of the API and every dashboard page ×
 its own and another organisation → the expected status and, for the outbox, exactly the
@@ -27,10 +28,10 @@ from sqlalchemy import select
 from tests.conftest import Cli, pg_url
 from tests.support.served import prepare, serve
 from tests.support.webforms import signed_in
-from workflow.clock import VirtualClock
-from workflow.security import SECURITY_LOG
-from workflow.store import Database
-from workflow.timeutil import parse_instant
+from workflow.rules.clock import VirtualClock
+from workflow.rules.timeutil import parse_instant
+from workflow.store.database import Database
+from workflow.store.security import SECURITY_LOG
 from workflow.web import create_app
 from workflow.web.session import SESSION_COOKIE
 

@@ -22,17 +22,17 @@ from sqlalchemy import func, select
 
 from states.machine import EVENTS, OWN, GuardContext, allowed_events, apply_event
 from tests.conftest import CYCLE_2554, kpi_set, pg_url
-from workflow.clock import VirtualClock
 from workflow.config.validate import read_cycle_file
-from workflow.engine import FireRequest, fire
-from workflow.errors import BadInput, NotAllowed, NotAuthorised
-from workflow.history import HISTORY, verify
-from workflow.loading import load_cycle
-from workflow.repository import get_agreement
-from workflow.store import Database
-from workflow.tick import tick
-from workflow.timeutil import DAY_SECONDS, parse_instant
-from workflow.views import history_rows
+from workflow.rules.clock import VirtualClock
+from workflow.rules.errors import BadInput, NotAllowed, NotAuthorised
+from workflow.rules.timeutil import DAY_SECONDS, parse_instant
+from workflow.store.database import Database
+from workflow.store.history import HISTORY, verify
+from workflow.store.repository import get_agreement
+from workflow.store.views import history_rows
+from workflow.usecases.fire import FireRequest, fire
+from workflow.usecases.load import load_cycle
+from workflow.usecases.tick import tick
 
 T = TypeVar("T")
 CYCLE = read_cycle_file(CYCLE_2554)

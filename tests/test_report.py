@@ -11,7 +11,7 @@ from pathlib import Path
 
 from openpyxl import load_workbook
 
-from workflow.report import REPORT_KEYS, rank_rows, score_chart_svg, to_csv, to_json, to_xlsx
+from workflow.rules.ranking import REPORT_KEYS, rank_rows, score_chart_svg, to_csv, to_json, to_xlsx
 
 
 def row(agreement: str, kind: str, final: str | None, name: str = "") -> dict[str, object]:

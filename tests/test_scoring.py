@@ -9,8 +9,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from workflow.kpis import Kpi, ScoringRules
-from workflow.scoring import (
+from workflow.rules.kpis import Kpi, ScoringRules
+from workflow.rules.scoring import (
     composite,
     dimension_scores,
     kpi_score,

@@ -20,12 +20,12 @@ from tests.conftest import Cli, pg_url
 from tests.support.served import prepare, serve
 from tests.support.signin import ask_link, csrf_of, link_in, password_signin
 from tests.support.smtp import MailSink, text_of
-from workflow.clock import VirtualClock
-from workflow.security import SECURITY_LOG
-from workflow.store import Database
-from workflow.tables import SessionRow, SigninLinkRow
-from workflow.timeutil import parse_instant
-from workflow.users import set_password
+from workflow.rules.clock import VirtualClock
+from workflow.rules.timeutil import parse_instant
+from workflow.store.database import Database
+from workflow.store.security import SECURITY_LOG
+from workflow.store.tables import SessionRow, SigninLinkRow
+from workflow.store.users import set_password
 from workflow.web import create_app
 from workflow.web.session import SESSION_COOKIE
 

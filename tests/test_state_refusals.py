@@ -1,5 +1,5 @@
 """The machine's refusals cross the engine's boundary unchanged: ``states`` raises its own
-``EventRefused`` (no exit codes there), ``workflow.engine`` turns it into ``NotAllowed``, and
+``EventRefused`` (no exit codes there), ``workflow.usecases.fire`` turns it into ``NotAllowed``, and
 the CLI prints the machine's words with exit 3."""
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ import pytest
 from states.errors import EventRefused, MachineError
 from states.machine import GuardContext, apply_event
 from tests.conftest import CYCLE_2554, Cli, kpi_set
-from workflow.errors import NotAllowed, RubrongError
+from workflow.rules.errors import NotAllowed, RubrongError
 
 
 def test_the_machine_raises_its_own_error() -> None:

@@ -32,12 +32,12 @@ from tests.support.store import (
     outbox,
     together,
 )
-from workflow import engine
-from workflow.clock import VirtualClock
-from workflow.engine import FireRequest, fire
-from workflow.errors import ConcurrentChange
-from workflow.history import HISTORY, NewEntry, append, chain_tip, printed, verify
-from workflow.repository import (
+from workflow.rules.clock import VirtualClock
+from workflow.rules.errors import ConcurrentChange
+from workflow.rules.timeutil import parse_instant
+from workflow.store.database import Database
+from workflow.store.history import HISTORY, NewEntry, append, chain_tip, printed, verify
+from workflow.store.repository import (
     AGREEMENTS,
     STATUSES,
     Agreement,
@@ -45,9 +45,9 @@ from workflow.repository import (
     get_agreement,
     read_for_fire,
 )
-from workflow.store import Database
-from workflow.tick import TIMERS, _claim, instants, tick
-from workflow.timeutil import parse_instant
+from workflow.usecases import fire as engine
+from workflow.usecases.fire import FireRequest, fire
+from workflow.usecases.tick import TIMERS, _claim, instants, tick
 
 # --------------------------------------------------------------------------- 3. timer claims
 

@@ -33,10 +33,10 @@ from tests.support.store import (
     set_rows,
     together,
 )
-from workflow import defaults
-from workflow.mail.leases import host_id, release_stale_leases, renew, worker_id
-from workflow.mail.outbox import enqueue, skip_pending
-from workflow.store import Database
+from workflow.rules import defaults
+from workflow.store.database import Database
+from workflow.store.leases import host_id, release_stale_leases, renew, worker_id
+from workflow.store.outbox import enqueue, skip_pending
 
 # --------------------------------------------------------------------------- 1. the outbox
 

@@ -16,14 +16,14 @@ from typing import Any
 import pytest
 
 from tests.conftest import CYCLE_2554, Cli, kpi_set
-from workflow.clock import VirtualClock
 from workflow.config.validate import read_cycle_file
-from workflow.engine import FireRequest, fire
-from workflow.loading import load_cycle
-from workflow.store import Database
-from workflow.tick import tick
-from workflow.timeutil import DAY_SECONDS, format_instant, parse_instant
-from workflow.views import milestone_rows, outbox_rows
+from workflow.rules.clock import VirtualClock
+from workflow.rules.timeutil import DAY_SECONDS, format_instant, parse_instant
+from workflow.store.database import Database
+from workflow.store.views import milestone_rows, outbox_rows
+from workflow.usecases.fire import FireRequest, fire
+from workflow.usecases.load import load_cycle
+from workflow.usecases.tick import tick
 
 KPIS = json.dumps(kpi_set(), ensure_ascii=False)
 DEADLINE_SAR6 = "2011-05-01T00:00:00+07:00"  # sar6 is due Sat 30 Apr 2011

@@ -15,9 +15,9 @@ import pytest
 from sqlalchemy import select, update
 
 from tests.conftest import CYCLE_2554, Cli
-from workflow.store import Database
-from workflow.tokens import TOKENS, VERIFIED
-from workflow.users import USERS, authenticate, check_password, find_accounts
+from workflow.store.database import Database
+from workflow.store.tokens import TOKENS, VERIFIED
+from workflow.store.users import USERS, authenticate, check_password, find_accounts
 
 ROLES = [
     "admin",

@@ -33,7 +33,7 @@ from tests.conftest import Cli
 from tests.support.letters import outgoing
 from tests.support.smtp import RecordingHandler, smtp_server
 from tests.support.year import SCENARIO, write_inputs
-from workflow.timeutil import BANGKOK, parse_instant
+from workflow.rules.timeutil import BANGKOK, parse_instant
 
 
 @dataclass(frozen=True)

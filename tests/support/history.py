@@ -1,7 +1,7 @@
 """The hash-chained history as the tests drive and attack it, through the real CLI.
 
 ``recompute(entries)`` checks a chain from ``history --json`` output alone (hashlib and json,
-never ``workflow.history``: what an outside auditor would do) and returns the head;
+never ``workflow.store.history``: what an outside auditor would do) and returns the head;
 ``fire_ok`` fires one event that must succeed; ``first_part`` and ``year_goes_on`` are the two
 halves of a short year an auditor keeps a head between (``first_part`` returns it);
 ``raw_sql`` changes the database behind the engine's back and ``rewrite_chain`` re-hashes the
@@ -18,8 +18,8 @@ from typing import Any
 from sqlalchemy import text
 
 from tests.conftest import Cli, kpi_set
-from workflow.history import HISTORY, entry_hash, printed
-from workflow.store import Database
+from workflow.store.database import Database
+from workflow.store.history import HISTORY, entry_hash, printed
 
 GENESIS = "0" * 64
 KPIS = json.dumps(kpi_set(), ensure_ascii=False)

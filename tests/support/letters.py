@@ -16,7 +16,7 @@ import re
 from notifications.ics import deadline_ics
 from notifications.message import OutgoingMail
 from notifications.render import MailContext, Recipient, render_mail
-from workflow.timeutil import BANGKOK
+from workflow.rules.timeutil import BANGKOK
 
 DUE = dt.date(2011, 4, 30)  # the sample reminder's deadline and send time
 SENT_AT = dt.datetime(2011, 4, 23, 9, 0, tzinfo=BANGKOK)

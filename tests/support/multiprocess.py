@@ -34,7 +34,7 @@ from tests.support.service import (
     expected,
     lateness,
 )
-from workflow.store import Database
+from workflow.store.database import Database
 
 SPEED = "300000"  # a day is 0.29 wall seconds; catch_up_days (3 days) 0.86 s
 ORIGIN_LEAD = 1.5  # wall seconds: the processes start meanwhile, then share one virtual clock

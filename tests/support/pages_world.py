@@ -22,12 +22,12 @@ from sqlalchemy import insert, select
 
 from tests.conftest import kpi_set
 from tests.support.served import prepare
-from workflow.clock import VirtualClock
-from workflow.engine import FireRequest, fire
-from workflow.store import Database
-from workflow.tables import SessionRow, UserRow
-from workflow.tick import tick
-from workflow.timeutil import parse_instant
+from workflow.rules.clock import VirtualClock
+from workflow.rules.timeutil import parse_instant
+from workflow.store.database import Database
+from workflow.store.tables import SessionRow, UserRow
+from workflow.usecases.fire import FireRequest, fire
+from workflow.usecases.tick import tick
 from workflow.web.session import hash_id
 
 ROLES = {

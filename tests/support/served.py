@@ -14,11 +14,11 @@ import uvicorn
 from fastapi import FastAPI
 
 from tests.conftest import CYCLE_2554
-from workflow.clock import VirtualClock
 from workflow.config.validate import read_cycle_file
-from workflow.loading import load_cycle
-from workflow.store import Database
-from workflow.users import add_user, revoke_user
+from workflow.rules.clock import VirtualClock
+from workflow.store.database import Database
+from workflow.store.users import add_user, revoke_user
+from workflow.usecases.load import load_cycle
 
 
 @contextlib.contextmanager

@@ -33,7 +33,7 @@ from aiosmtpd.controller import Controller
 
 from notifications.keys import message_id, outbox_key
 from tests.conftest import RUBRONG, Cli
-from workflow.timeutil import DAY_SECONDS, parse_instant
+from workflow.rules.timeutil import DAY_SECONDS, parse_instant
 
 DUE = "2010-09-13"
 R14, R7, R1 = (f"2554/propose_kpis/{DUE}/reminder/{n}" for n in (14, 7, 1))

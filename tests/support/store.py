@@ -17,10 +17,10 @@ from sqlalchemy import select, update
 from notifications.keys import outbox_key
 from tests.conftest import CYCLE_2554
 from workflow.config.validate import read_cycle_file
-from workflow.mail.leases import claim
-from workflow.mail.outbox import OUTBOX, Notification, enqueue
-from workflow.store import Database
-from workflow.timeutil import parse_instant
+from workflow.rules.timeutil import parse_instant
+from workflow.store.database import Database
+from workflow.store.leases import claim
+from workflow.store.outbox import OUTBOX, Notification, enqueue
 
 CYCLE = read_cycle_file(CYCLE_2554)
 CYCLE_ID = CYCLE.id

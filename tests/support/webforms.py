@@ -8,10 +8,10 @@ from typing import Any
 import httpx
 
 from tests.conftest import kpi_set
-from workflow.clock import VirtualClock
-from workflow.engine import FireRequest, fire
-from workflow.store import Database
-from workflow.timeutil import parse_instant
+from workflow.rules.clock import VirtualClock
+from workflow.rules.timeutil import parse_instant
+from workflow.store.database import Database
+from workflow.usecases.fire import FireRequest, fire
 
 CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
 ROLES = {

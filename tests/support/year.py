@@ -12,8 +12,8 @@ import tomllib
 from pathlib import Path
 from typing import Any
 
+from bench.cyclegen import generate_cycle
 from tests.conftest import kpi_set
-from workflow.cyclegen import generate_cycle
 
 G, P1, P2, A = "group-01", "TH-11", "TH-12", "agency-000001"
 KPIS = kpi_set()

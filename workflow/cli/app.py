@@ -15,12 +15,12 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from workflow.clock import Clock, SystemClock
-from workflow.defaults import DEFAULT_URL
-from workflow.errors import BadInput, RubrongError
+from workflow.rules.clock import Clock, SystemClock
+from workflow.rules.defaults import DEFAULT_URL
+from workflow.rules.errors import BadInput, RubrongError
 
 if TYPE_CHECKING:  # imported when a command opens the database, not to print --help
-    from workflow.store import Database
+    from workflow.store.database import Database
 
 _OPEN: list[Database] = []  # disposed when the command ends
 
@@ -46,7 +46,7 @@ class Settings:
 
     def database(self, create: bool = True) -> Database:
         """The database (one per command run), with its schema created when missing."""
-        from workflow.store import Database
+        from workflow.store.database import Database
 
         db = Database(self.db_url)
         _OPEN.append(db)
@@ -117,7 +117,7 @@ def parse_time_option(value: str | None, option: str) -> int | None:
     """An ISO 8601 option value as an instant; exit 2 when malformed."""
     if value is None:
         return None
-    from workflow.timeutil import TimeFormatError, parse_instant
+    from workflow.rules.timeutil import TimeFormatError, parse_instant
 
     try:
         return parse_instant(value)

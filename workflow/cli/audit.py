@@ -16,7 +16,11 @@ from typing import Annotated, Any
 import typer
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
-from workflow.checkpoint import (
+from workflow.cli.app import JsonOption, app, print_json, settings
+from workflow.rules.errors import BadInput, IntegrityFailure
+from workflow.rules.timeutil import to_bangkok
+from workflow.store.history import Marks, require_valid, verify
+from workflow.usecases.checkpoint import (
     KEY_ENV,
     Checkpoint,
     checkpoint_problem,
@@ -27,10 +31,6 @@ from workflow.checkpoint import (
     read_checkpoint,
     write_checkpoint,
 )
-from workflow.cli.app import JsonOption, app, print_json, settings
-from workflow.errors import BadInput, IntegrityFailure
-from workflow.history import Marks, require_valid, verify
-from workflow.timeutil import to_bangkok
 
 _HASH = re.compile(r"[0-9a-fA-F]{64}")
 

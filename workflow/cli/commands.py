@@ -63,10 +63,10 @@ COMMANDS: dict[str, CommandEntry] = {
         "workflow.cli.audit", "Sign the current head of the history chain (a checkpoint JSON)."
     ),
     "tick": CommandEntry(
-        "workflow.cli.service",
+        "workflow.cli.mail",
         "Process every timer instant ≤ TIME in time order, then send due mail.",
     ),
-    "outbox": CommandEntry("workflow.cli.service", "The notification outbox: list, resend."),
+    "outbox": CommandEntry("workflow.cli.mail", "The notification outbox: list, resend."),
     "run": CommandEntry(
         "workflow.cli.run",
         "The service: wakes at every timer instant, sends mail, stops cleanly on SIGTERM.",

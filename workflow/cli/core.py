@@ -11,13 +11,13 @@ import typer
 from states.machine import mermaid
 from workflow.cli.app import CycleOption, JsonOption, app, parse_time_option, print_json, settings
 from workflow.config.validate import ConfigInvalid, read_cycle_file
-from workflow.documents import default_store, max_document_bytes
-from workflow.engine import FireRequest, fire
-from workflow.errors import BadInput
-from workflow.esar import with_document
-from workflow.jsoninput import parse_json_object
-from workflow.loading import load_cycle, load_document
-from workflow.views import agreement_status
+from workflow.rules.errors import BadInput
+from workflow.rules.jsoninput import parse_json_object
+from workflow.store.documents import default_store, max_document_bytes
+from workflow.store.views import agreement_status
+from workflow.usecases.esar import with_document
+from workflow.usecases.fire import FireRequest, fire
+from workflow.usecases.load import load_cycle, load_document
 
 
 @app.command()
@@ -121,7 +121,7 @@ def fire_command(
     effective = parse_time_option(at, "--at")
     payload = parse_data(data)
     # A document (--document FILE, or data.document.path) is read, checked and stored at the
-    # engine's data step (workflow.esar); here it is only marked as pending.
+    # engine's data step (workflow.usecases.esar); here it is only marked as pending.
     store = default_store(options.db_url)
     payload = with_document(
         event, payload, store, max_document_bytes(), path=document, local_files=True

@@ -8,8 +8,8 @@ from typing import Annotated
 import typer
 
 from workflow.cli.app import app, settings
-from workflow.migrate import upgrade
-from workflow.store import Database
+from workflow.store.database import Database
+from workflow.store.migrate import upgrade
 
 db_app = typer.Typer(help="Database schema: upgrade.", no_args_is_help=True)
 app.add_typer(db_app, name="db")

@@ -1,7 +1,7 @@
 """Calendar feed commands: ``ical issue ORG``, ``ical revoke ORG`` and ``ical list``.
 
 A feed URL holds its secret (calendar programs cannot sign in); the secret is printed once, by
-``issue``, and only its SHA-256 is stored (:mod:`workflow.ical_feeds`).
+``issue``, and only its SHA-256 is stored (:mod:`workflow.usecases.ical_feeds`).
 """
 
 from __future__ import annotations
@@ -13,8 +13,8 @@ from typing import Annotated
 import typer
 
 from workflow.cli.app import CycleOption, JsonOption, app, print_json, settings
-from workflow.ical_feeds import feed_rows, feed_url, issue_feed, revoke_feeds
-from workflow.security import record_event
+from workflow.store.security import record_event
+from workflow.usecases.ical_feeds import feed_rows, feed_url, issue_feed, revoke_feeds
 
 PUBLIC_URL_ENV = "RUBRONG_PUBLIC_URL"
 

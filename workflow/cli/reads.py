@@ -22,10 +22,10 @@ from workflow.cli.app import (
     print_json,
     settings,
 )
-from workflow.errors import BadInput
+from workflow.rules.errors import BadInput
 
 if TYPE_CHECKING:
-    from workflow.read_views import Reader
+    from workflow.store.read_views import Reader
 
 # Each command imports what it reads with (scoring, reports, rich tables) in its own body: one
 # command's process should not pay for the others' libraries.
@@ -34,16 +34,16 @@ if TYPE_CHECKING:
 def _read(
     options: Settings, view: Callable[[Reader], list[dict[str, Any]]]
 ) -> list[dict[str, Any]]:
-    """``view``'s rows, read on the database driver itself when it can (``workflow.dbapi``:
+    """``view``'s rows, read on the database driver itself when it can (``workflow.store.dbapi``:
     no SQLAlchemy or schema classes to import, the bulk of a short command's time), else
     through ``Database`` (a database to create, an older schema, a URL only SQLAlchemy
     knows), which then behaves, errors and exit codes included, as it always has."""
-    from workflow.dbapi import driver_reader
+    from workflow.store.dbapi import driver_reader
 
     with driver_reader(options.db_url) as reader:
         if reader is not None:
             return view(reader)
-    from workflow.store import ConnectionReader
+    from workflow.store.database import ConnectionReader
 
     with options.database().read() as conn:
         return view(ConnectionReader(conn))
@@ -70,7 +70,7 @@ def status(
     as_json: JsonOption = False,
 ) -> None:
     """Each agreement's state, next due deliverable and overdue milestones."""
-    from workflow.read_views import status_rows
+    from workflow.store.read_views import status_rows
 
     options = settings(ctx, cycle)
     rows = _read(options, lambda reader: status_rows(reader, options.cycle, agreements or None))
@@ -103,7 +103,7 @@ def milestones(
     as_json: JsonOption = False,
 ) -> None:
     """Every agreement × milestone that concerns it, with status and late days."""
-    from workflow.read_views import milestone_rows
+    from workflow.store.read_views import milestone_rows
 
     options = settings(ctx, cycle)
     rows = _read(options, lambda reader: milestone_rows(reader, options.cycle, agreements or None))
@@ -144,7 +144,7 @@ def history(
     Entries are written as they are read (a JSON array one entry per line with ``--json``),
     so a history of millions of entries prints in constant memory.
     """
-    from workflow.views import iter_history_rows
+    from workflow.store.views import iter_history_rows
 
     options = settings(ctx, cycle)
     instant = parse_time_option(as_of, "--as-of")
@@ -175,8 +175,8 @@ def score(
     as_json: JsonOption = False,
 ) -> None:
     """An agreement's score, every step shown so anyone can recompute it."""
-    from workflow.repository import get_agreement, get_cycle
-    from workflow.scores import agreement_score
+    from workflow.store.repository import get_agreement, get_cycle
+    from workflow.usecases.score import agreement_score
 
     options = settings(ctx, cycle)
     with options.database().read() as conn:
@@ -207,8 +207,8 @@ def report(
     as_json: JsonOption = False,
 ) -> None:
     """Every agreement ranked by final score (csv, json or xlsx)."""
-    from workflow.report import score_chart_svg, to_csv, to_json, to_xlsx
-    from workflow.reporting import report_rows
+    from workflow.rules.ranking import score_chart_svg, to_csv, to_json, to_xlsx
+    from workflow.usecases.report import report_rows
 
     options = settings(ctx, cycle)
     if as_json:
@@ -241,7 +241,7 @@ def kpis(
     as_json: JsonOption = False,
 ) -> None:
     """Every KPI set the agreement has had (proposed, negotiated, changed), oldest first."""
-    from workflow.views import kpi_version_rows
+    from workflow.store.views import kpi_version_rows
 
     options = settings(ctx, cycle)
     with options.database().read() as conn:

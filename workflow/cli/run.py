@@ -15,14 +15,14 @@ import typer
 
 from notifications.mailers import Mailer
 from workflow.cli.app import Settings, app, parse_time_option
-from workflow.cli.service import make_mailer
-from workflow.clock import AcceleratedClock, SystemClock
-from workflow.defaults import LEADER_RETRY_SECONDS, POLL_SECONDS, RUN_BATCH
-from workflow.errors import BadInput, EnvironmentProblem
-from workflow.store import Database
+from workflow.cli.mail import make_mailer
+from workflow.rules.clock import AcceleratedClock, SystemClock
+from workflow.rules.defaults import LEADER_RETRY_SECONDS, POLL_SECONDS, RUN_BATCH
+from workflow.rules.errors import BadInput, EnvironmentProblem
+from workflow.store.database import Database
 
 if TYPE_CHECKING:  # the service (APScheduler…) is imported only when ``run`` runs
-    from workflow.service import Checkpoints, ServiceClock, StopFlag
+    from workflow.usecases.service import Checkpoints, ServiceClock, StopFlag
 
 WEB_MODULE = "workflow.web.app"
 WEB_START_SECONDS = 20.0
@@ -106,7 +106,7 @@ def make_clock(
         return AcceleratedClock(start, rate)
     if stop < start:
         raise BadInput("--clock-stop: must not be before --clock-start")
-    from workflow.service import StoppingClock
+    from workflow.usecases.service import StoppingClock
 
     return StoppingClock(start, rate, stop)
 
@@ -115,8 +115,8 @@ def checkpoint_plan(key: Path | None, directory: Path | None) -> Checkpoints | N
     """Daily checkpoints when a directory is given (option or env), which needs a key (option
     or env); a key given as an option without a directory is a mistake (exit 2). A key in the
     environment alone (it serves ``rubrong checkpoint`` too) writes nothing."""
-    from workflow.checkpoint import load_private_key
-    from workflow.service import Checkpoints
+    from workflow.usecases.checkpoint import load_private_key
+    from workflow.usecases.service import Checkpoints
 
     if directory is None and os.environ.get(CHECKPOINT_DIR_ENV):
         directory = Path(os.environ[CHECKPOINT_DIR_ENV])
@@ -206,7 +206,7 @@ def run_command(
     Several processes may run on one PostgreSQL database: one of them (the leader) runs the
     timers, all of them send mail, each mail once.
     """
-    from workflow.service import StopFlag
+    from workflow.usecases.service import StopFlag
 
     if not leader_retry > 0:
         raise BadInput("--leader-retry: must be a number of seconds > 0")
@@ -247,8 +247,8 @@ def _serve(
     once: bool,
     tuning: Tuning,
 ) -> int:
-    from workflow.leader import Leadership, leadership_for
-    from workflow.service import JsonLog, JsonLogHandler, Service
+    from workflow.usecases.leader import Leadership, leadership_for
+    from workflow.usecases.service import JsonLog, JsonLogHandler, Service
 
     poll = tuning.poll
     if not poll > 0:

@@ -14,19 +14,19 @@ from rich.progress import BarColumn, Progress, TextColumn
 from notifications.mailers import Mailer, mailer_from_url
 from notifications.sink import MaildirSink
 from workflow.cli.app import JsonOption, app, print_json, settings
-from workflow.clock import SystemClock
+from workflow.cli.summary import print_summary
 from workflow.config.model import Cycle
 from workflow.config.validate import ConfigInvalid, parse_cycle, read_cycle_file
-from workflow.errors import BadInput
-from workflow.loading import load_cycle
-from workflow.reporting import report_rows
-from workflow.repository import CYCLES, latest_cycle_id
 from workflow.resources import bundled_cycle
-from workflow.scenario import Action, read_scenario
-from workflow.simulate import SimulationResult, simulate
-from workflow.store import Database
-from workflow.summary import print_summary
-from workflow.views import milestone_rows, status_rows
+from workflow.rules.clock import SystemClock
+from workflow.rules.errors import BadInput
+from workflow.rules.scenario import Action, read_scenario
+from workflow.store.database import Database
+from workflow.store.repository import CYCLES, latest_cycle_id
+from workflow.store.views import milestone_rows, status_rows
+from workflow.usecases.load import load_cycle
+from workflow.usecases.report import report_rows
+from workflow.usecases.simulate import SimulationResult, simulate
 
 BUNDLED_CYCLE = bundled_cycle()
 

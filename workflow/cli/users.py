@@ -11,11 +11,11 @@ from typing import Annotated
 import typer
 
 from workflow.cli.app import CycleOption, JsonOption, Settings, app, print_json, settings
-from workflow.errors import BadInput
-from workflow.evidence import export_evidence
-from workflow.security import record_event
-from workflow.tokens import add_token, revoke_token, rotate_token, token_rows
-from workflow.users import add_user, check_new_password, revoke_user, set_password, user_rows
+from workflow.rules.errors import BadInput
+from workflow.store.security import record_event
+from workflow.store.tokens import add_token, revoke_token, rotate_token, token_rows
+from workflow.store.users import add_user, check_new_password, revoke_user, set_password, user_rows
+from workflow.usecases.evidence import export_evidence
 
 user_app = typer.Typer(
     help="Accounts: add (prints an API token once), list, passwd, token, revoke."

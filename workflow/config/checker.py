@@ -15,7 +15,7 @@ from functools import cache
 from typing import Any
 
 from workflow.config.lines import Path
-from workflow.errors import quoted
+from workflow.rules.errors import quoted
 
 EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 ID_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]*$")

@@ -16,7 +16,7 @@ from typing import Any
 from workflow.config.checker import Checker
 from workflow.config.lines import Path
 from workflow.config.model import LetterSettings
-from workflow.errors import quoted
+from workflow.rules.errors import quoted
 
 WORDING_KEYS = ("deliverable_th", "verb_th", "deliverable_en", "verb_en")
 TITLE_KEYS = ("supervisor_title_th", "supervisor_title_en")

@@ -5,7 +5,6 @@ from __future__ import annotations
 from typing import Any
 
 from states.machine import EVENTS, OWN
-from workflow.calendar import business_calendar
 from workflow.config.checker import ID_PATTERN, Checker
 from workflow.config.letters import WORDING_KEYS, read_wording
 from workflow.config.lines import Path
@@ -18,7 +17,8 @@ from workflow.config.model import (
     Milestone,
     NotificationRules,
 )
-from workflow.errors import quoted
+from workflow.rules.calendar import business_calendar
+from workflow.rules.errors import quoted
 
 # Which role fires the event that meets a deliverable of each actor.
 ACTOR_ROLES = {"organisation": OWN, "opdc": "admin", "committee": "committee", "nso": "admin"}

@@ -8,7 +8,7 @@ from decimal import Decimal
 from functools import cached_property
 from typing import Any
 
-from workflow.kpis import ScoringRules
+from workflow.rules.kpis import ScoringRules
 
 KINDS = ("province", "group", "agency")
 MILESTONE_KINDS = ("deliverable", "cutoff", "window")

@@ -8,7 +8,7 @@ from workflow.config.checker import AGENCY_ID, ID_PATTERN, Checker, province_cod
 from workflow.config.letters import TITLE_KEYS, check_titles
 from workflow.config.lines import Path
 from workflow.config.model import Group, Organisation
-from workflow.errors import quoted
+from workflow.rules.errors import quoted
 
 
 def read_organisations(c: Checker, doc: dict[str, Any]) -> tuple[Organisation, ...] | None:

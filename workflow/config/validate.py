@@ -30,9 +30,9 @@ from workflow.config.model import (
     NotificationRules,
 )
 from workflow.config.parties import check_unique_ids, read_groups, read_organisations
-from workflow.errors import BadInput, quoted
-from workflow.jsoninput import utf8_position
-from workflow.kpis import ScoringRules
+from workflow.rules.errors import BadInput, quoted
+from workflow.rules.jsoninput import utf8_position
+from workflow.rules.kpis import ScoringRules
 
 _T = TypeVar("_T")
 

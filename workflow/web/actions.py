@@ -1,8 +1,9 @@
 """What the signed-in role can do on an agreement now: buttons and links on its page.
 
 Every event the role may fire now appears, and nothing else: the list is the engine's own
-:func:`workflow.engine.events_allowed_now` (authorisation, effective time, state and guards,
-exactly as :func:`workflow.engine.fire` checks them), turned into actions. Events that need no
+:func:`workflow.usecases.fire.events_allowed_now` (authorisation, effective time, state and guards,
+exactly as :func:`workflow.usecases.fire.fire` checks them), turned into actions. Events that need
+no
 data are one-click POST forms (``POST /agreements/{id}/fire`` with the event and the CSRF
 token); the others link to their forms (KPI set, change request, e-SAR Card, evaluation,
 waiver). ``waive`` is offered only while some deliverable of the agreement can still be waived.
@@ -17,9 +18,9 @@ from dataclasses import dataclass
 from sqlalchemy import Connection
 
 from workflow.config.model import Milestone
-from workflow.engine import events_allowed_now
-from workflow.repository import Agreement, Status, get_cycle, statuses
-from workflow.users import User
+from workflow.store.repository import Agreement, Status, get_cycle, statuses
+from workflow.store.users import User
+from workflow.usecases.fire import events_allowed_now
 
 ONE_CLICK = (
     "sign",
@@ -99,7 +100,7 @@ def allowed_actions(
     """Every event ``user`` may fire on ``agreement`` now, as buttons and links.
 
     ``at`` is the effective time (the app's clock: ``services(request).clock.now()``; the
-    wall clock when omitted). Nothing is offered that :func:`workflow.engine.fire` would
+    wall clock when omitted). Nothing is offered that :func:`workflow.usecases.fire.fire` would
     refuse for its role, time, state or guards.
     """
     when = int(time.time()) if at is None else at

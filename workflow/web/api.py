@@ -1,10 +1,11 @@
 """The REST API (CONTRACT.md "REST API"): the CLI's read views and ``fire``, over HTTP.
 
-What each role may read is decided by :mod:`workflow.access` (every read endpoint asks it): any
+What each role may read is decided by :mod:`workflow.rules.access` (every read endpoint asks it):
+any
 valid token reads every agreement; the outbox is read in full by admin and auditors and by a
 province, group or agency for its own organisation only; users and the security log are
 admin-only. Writes go
-through :func:`workflow.engine.fire` with the role the token carries; only ``admin`` may set
+through :func:`workflow.usecases.fire.fire` with the role the token carries; only ``admin`` may set
 the effective time ``at``. Nothing here decides anything the engine decides.
 """
 
@@ -19,21 +20,27 @@ from fastapi.responses import PlainTextResponse
 from sqlalchemy import Connection, select
 
 from states.machine import EVENTS, mermaid
-from workflow.access import Resource, outbox_scope
-from workflow.documents import MEDIA_TYPES as MEDIA
-from workflow.documents import default_store, max_document_bytes
-from workflow.engine import FireRequest, fire
-from workflow.errors import BadInput, quoted
-from workflow.esar import Upload, with_document
-from workflow.history import verify
-from workflow.jsoninput import parse_json_bytes
-from workflow.reporting import report_rows
-from workflow.repository import Agreement, get_agreement, get_cycle, latest_cycle_id
-from workflow.scores import agreement_score
-from workflow.security import SECURITY_LOG
-from workflow.timeutil import TimeFormatError, format_instant, parse_instant
-from workflow.users import User, user_rows
-from workflow.views import agreement_status, history_rows, milestone_rows, outbox_rows, status_rows
+from workflow.rules.access import Resource, outbox_scope
+from workflow.rules.errors import BadInput, quoted
+from workflow.rules.jsoninput import parse_json_bytes
+from workflow.rules.timeutil import TimeFormatError, format_instant, parse_instant
+from workflow.store.documents import MEDIA_TYPES as MEDIA
+from workflow.store.documents import default_store, max_document_bytes
+from workflow.store.history import verify
+from workflow.store.repository import Agreement, get_agreement, get_cycle, latest_cycle_id
+from workflow.store.security import SECURITY_LOG
+from workflow.store.users import User, user_rows
+from workflow.store.views import (
+    agreement_status,
+    history_rows,
+    milestone_rows,
+    outbox_rows,
+    status_rows,
+)
+from workflow.usecases.esar import Upload, with_document
+from workflow.usecases.fire import FireRequest, fire
+from workflow.usecases.report import report_rows
+from workflow.usecases.score import agreement_score
 from workflow.web import schemas, uploads
 from workflow.web.auth import Services, api_user, hide, reader, refuse, request_action, services
 from workflow.web.content import event_body_kind

@@ -12,8 +12,8 @@ from pathlib import Path
 from fastapi import Depends, FastAPI
 
 from notifications.mailers import Mailer, mailer_from_url
-from workflow.clock import Clock, SystemClock
-from workflow.store import Database
+from workflow.rules.clock import Clock, SystemClock
+from workflow.store.database import Database
 from workflow.web import api, dashboard, forms, ical_feed, signin
 from workflow.web.auth import Services
 from workflow.web.limits import MAX_BODY, BodyLimit

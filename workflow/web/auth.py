@@ -2,9 +2,9 @@
 
 Every refusal (an unknown or revoked token, a resource the role may not read at all, a single
 row it may not read) is written to the security log with
-:func:`workflow.security.record_refusal`; a request with no token at all is simply told to
+:func:`workflow.store.security.record_refusal`; a request with no token at all is simply told to
 authenticate (nothing to record about nobody). What a role may read is decided in one place,
-:mod:`workflow.access`; this module only turns its answers into 403 and 404.
+:mod:`workflow.rules.access`; this module only turns its answers into 403 and 404.
 """
 
 from __future__ import annotations
@@ -17,12 +17,12 @@ from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from notifications.mailers import Mailer
-from workflow.access import Resource, may_read, readers
-from workflow.clock import Clock, SystemClock
-from workflow.errors import NotAuthorised
-from workflow.security import record_refusal
-from workflow.store import Database
-from workflow.users import User, authenticate, token_prefix
+from workflow.rules.access import Resource, may_read, readers
+from workflow.rules.clock import Clock, SystemClock
+from workflow.rules.errors import NotAuthorised
+from workflow.store.database import Database
+from workflow.store.security import record_refusal
+from workflow.store.users import User, authenticate, token_prefix
 from workflow.web.problems import NotFound, Problem
 
 COOKIE = "rubrong_token"  # the old cookie that held a raw token: now only ever deleted

@@ -5,7 +5,7 @@ an agreement, the matrix, the outbox, the scores, the diagram) sharing
 :mod:`workflow.web.pages.common` (the signed-in user from :mod:`workflow.web.session`,
 rendering, paging, flash messages). Sign-in and sign-out are :mod:`workflow.web.signin`'s.
 Thai by default, ``?lang=en`` for English (remembered in a cookie). What a page shows is
-decided by :mod:`workflow.access`, as for the API: a province, group or agency reads its own
+decided by :mod:`workflow.rules.access`, as for the API: a province, group or agency reads its own
 organisation's letters only; agreements are public to every signed-in user.
 """
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 
-from workflow.timeutil import to_bangkok
+from workflow.rules.timeutil import to_bangkok
 
 LANGUAGES = ("th", "en")
 

@@ -1,7 +1,8 @@
 """The organisation's read-only iCalendar feed over HTTP, and issuing its link from the page.
 
 ``GET /ical/{secret}/{org}.ics`` needs no session (calendar programs cannot sign in): the
-secret in the path is the key (:mod:`workflow.ical_feeds`). The secret is a path segment, not
+secret in the path is the key (:mod:`workflow.usecases.ical_feeds`). The secret is a path segment,
+not
 a query parameter, so the URL ends in ``.ics`` (what calendar programs look for) and no client
 drops or rewrites it. An unknown organisation, a wrong, revoked or another organisation's
 secret all get the same 404, and each refusal is written to the security log (never the
@@ -26,12 +27,19 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import Response
 from sqlalchemy import Connection
 
-from workflow.access import Resource
-from workflow.errors import BadInput, NotAuthorised
-from workflow.ical_feeds import Feed, feed_calendar, feed_status, feed_url, issue_feed, open_feed
-from workflow.repository import Agreement
-from workflow.security import record_event, record_refusal
-from workflow.users import User
+from workflow.rules.access import Resource
+from workflow.rules.errors import BadInput, NotAuthorised
+from workflow.store.repository import Agreement
+from workflow.store.security import record_event, record_refusal
+from workflow.store.users import User
+from workflow.usecases.ical_feeds import (
+    Feed,
+    feed_calendar,
+    feed_status,
+    feed_url,
+    issue_feed,
+    open_feed,
+)
 from workflow.web.auth import services
 from workflow.web.forms.common import agreement_of, read_form, text
 from workflow.web.pages.common import render, signed_in

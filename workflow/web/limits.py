@@ -14,8 +14,8 @@ import re
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
 
-from workflow.documents import max_document_bytes
-from workflow.errors import BadInput
+from workflow.rules.errors import BadInput
+from workflow.store.documents import max_document_bytes
 from workflow.web.content import media_type
 from workflow.web.problems import PROBLEM_TYPE, problem_body
 
@@ -79,7 +79,8 @@ def _detail(what: str, limit: int) -> str:
 
 
 # A document uploaded with an event (multipart/form-data on the events endpoint only) may be
-# up to the document size limit (workflow.documents, 20 MiB by default); the body may then hold
+# up to the document size limit (workflow.store.documents, 20 MiB by default); the body may then
+# hold
 # that plus the event's JSON (at most MAX_BODY) and the multipart framing. The document's own
 # limit is checked again, exactly, where the form is read (413 there too).
 _EVENTS_PATH = re.compile(

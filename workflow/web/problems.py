@@ -21,7 +21,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from workflow.errors import (
+from workflow.rules.errors import (
     BadInput,
     ConcurrentChange,
     EnvironmentProblem,

@@ -1,6 +1,7 @@
 """OpenAPI fragments: the JSON bodies the API answers with, as CONTRACT.md defines them.
 
-Responses are the CLI's ``--json`` rows (``workflow.views``), so they are described here as JSON
+Responses are the CLI's ``--json`` rows (``workflow.store.views``), so they are described here as
+JSON
 Schema rather than re-modelled; every object allows more keys than it requires.
 """
 

@@ -31,10 +31,10 @@ from fastapi.responses import Response
 from markupsafe import Markup, escape
 from sqlalchemy import insert, select, update
 
-from workflow.errors import NotAuthorised
-from workflow.security import record_refusal
-from workflow.tables import SessionRow, UserRow
-from workflow.tokens import User, user_from_row
+from workflow.rules.errors import NotAuthorised
+from workflow.store.security import record_refusal
+from workflow.store.tables import SessionRow, UserRow
+from workflow.store.tokens import User, user_from_row
 from workflow.web.auth import Services, request_action, services
 from workflow.web.problems import Problem
 

@@ -22,9 +22,9 @@ from fastapi.templating import Jinja2Templates
 from starlette.background import BackgroundTask
 
 from workflow.resources import template_dir
-from workflow.security import FAILURE, account_marker, recent_failures, record_event
-from workflow.tokens import User, authenticate
-from workflow.users import MAX_PASSWORD, check_password, end_sessions, find_accounts
+from workflow.store.security import FAILURE, account_marker, recent_failures, record_event
+from workflow.store.tokens import User, authenticate
+from workflow.store.users import MAX_PASSWORD, check_password, end_sessions, find_accounts
 from workflow.web.auth import Services, services
 from workflow.web.i18n import WORDS, Words, pick_language
 from workflow.web.session import (

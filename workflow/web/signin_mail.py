@@ -22,13 +22,12 @@ from sqlalchemy import func, insert, select, update
 from notifications.dates import english_date, thai_date
 from notifications.mailers import Mailer, SendStatus
 from notifications.message import OutgoingMail
-from notifications.render import RenderedMail
-from workflow.repository import get_cycle, latest_cycle_id
-from workflow.resources import template_dir
-from workflow.store import Database
-from workflow.tables import SigninLinkRow, UserRow
-from workflow.timeutil import to_bangkok
-from workflow.tokens import User, user_from_row
+from notifications.render import TEMPLATES_DIR, RenderedMail
+from workflow.rules.timeutil import to_bangkok
+from workflow.store.database import Database
+from workflow.store.repository import get_cycle, latest_cycle_id
+from workflow.store.tables import SigninLinkRow, UserRow
+from workflow.store.tokens import User, user_from_row
 from workflow.web.session import PUBLIC_URL_ENV, hash_id
 
 LINKS = SigninLinkRow.__table__  # type: ignore[attr-defined]
@@ -103,7 +102,7 @@ def consume_link(db: Database, token: str, now: int) -> User | LinkProblem:
 @lru_cache(maxsize=1)
 def _environment() -> Environment:
     return Environment(
-        loader=FileSystemLoader(template_dir() / "mail"),
+        loader=FileSystemLoader(TEMPLATES_DIR / "mail"),  # the letters' own templates
         undefined=StrictUndefined,
         autoescape=select_autoescape(["html", "html.j2"], default_for_string=False),
         keep_trailing_newline=True,

@@ -12,7 +12,7 @@ from typing import Any
 
 from fastapi import FastAPI, Request
 
-from workflow.errors import BadInput, quoted
+from workflow.rules.errors import BadInput, quoted
 from workflow.web.schemas import complete_openapi
 
 

@@ -3,7 +3,8 @@
 ``POST /api/v1/agreements/{agreement}/events`` as ``multipart/form-data`` carries a part
 ``event`` (the same JSON object as the JSON body: ``{"event", "data"?, "at"?}``) and a file
 part ``document`` (a PDF, DOCX or XLSX). The file is checked and stored at the engine's data
-step, like a document named on the command line (:mod:`workflow.esar`); a file over the size
+step, like a document named on the command line (:mod:`workflow.usecases.esar`); a file over the
+size
 limit is refused with 413 as soon as it is read.
 
 ``GET /api/v1/documents/{sha256}`` answers the document's bytes to OPDC staff (admin), the
@@ -24,12 +25,12 @@ from sqlalchemy import Connection, select
 from starlette.datastructures import UploadFile
 from starlette.exceptions import HTTPException
 
-from workflow.documents import MEDIA_TYPES, default_store, document_type, is_sha256
-from workflow.errors import BadInput
-from workflow.esar import Upload
-from workflow.history import HISTORY
-from workflow.roles import PARTY_ROLES
-from workflow.users import User
+from workflow.rules.errors import BadInput
+from workflow.rules.roles import PARTY_ROLES
+from workflow.store.documents import MEDIA_TYPES, default_store, document_type, is_sha256
+from workflow.store.history import HISTORY
+from workflow.store.users import User
+from workflow.usecases.esar import Upload
 from workflow.web import schemas
 from workflow.web.auth import Services, hide, refuse
 from workflow.web.limits import MAX_BODY

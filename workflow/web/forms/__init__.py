@@ -2,7 +2,7 @@
 
 ``router`` holds the pages (the e-SAR Card, the KPI and change request forms, the evaluator's
 and the waiver forms, the one-click actions, document downloads); ``api_router`` the draft
-endpoints under ``/api/v1``. Every submission goes through :func:`workflow.engine.fire`.
+endpoints under ``/api/v1``. Every submission goes through :func:`workflow.usecases.fire.fire`.
 """
 
 from __future__ import annotations

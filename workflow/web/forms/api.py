@@ -1,6 +1,7 @@
 """e-SAR Card drafts over the API: ``GET`` / ``PUT /api/v1/agreements/{agreement}/esar/{round}``.
 
-The same draft as the web form, checked the same way (:mod:`workflow.esar_drafts`, which uses
+The same draft as the web form, checked the same way (:mod:`workflow.usecases.esar_drafts`, which
+uses
 the engine's card checks). ``PUT`` takes ``{"card": [...]}`` and answers the stored draft; it
 is the agreement's own party's to write (anyone else 403, logged); a card with problems is 422
 with ``errors`` naming each field (in English and Thai); after the round was submitted, 409.
@@ -16,12 +17,12 @@ from typing import Any
 from fastapi import APIRouter, Depends, Request
 from fastapi.concurrency import run_in_threadpool
 
-from workflow.access import Reach, Resource, reach
-from workflow.errors import BadInput
-from workflow.esar_drafts import CardInvalid, check_round, load_draft, save_draft
-from workflow.jsoninput import parse_json_bytes
-from workflow.repository import Agreement
-from workflow.users import User
+from workflow.rules.access import Reach, Resource, reach
+from workflow.rules.errors import BadInput
+from workflow.rules.jsoninput import parse_json_bytes
+from workflow.store.repository import Agreement
+from workflow.store.users import User
+from workflow.usecases.esar_drafts import CardInvalid, check_round, load_draft, save_draft
 from workflow.web import schemas
 from workflow.web.api import CycleQuery, find_agreement
 from workflow.web.auth import Services, api_user, hide, refuse, request_action, services

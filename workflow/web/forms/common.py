@@ -2,7 +2,7 @@
 
 Every form posts to the page it came from; the page checks the CSRF token (the session's,
 :func:`workflow.web.session.check_csrf`), builds the event's data and fires it through
-:func:`workflow.engine.fire` with the signed-in role, exactly as the API would. A refusal is
+:func:`workflow.usecases.fire.fire` with the signed-in role, exactly as the API would. A refusal is
 shown with the CLI exit code's meaning (2 bad data, 3 not allowed now with the rule or the
 allowed events, 4 not authorised, 5 changed by someone else), the typed values kept.
 """
@@ -19,11 +19,11 @@ from fastapi.concurrency import run_in_threadpool
 from starlette.datastructures import FormData
 from starlette.exceptions import HTTPException
 
-from workflow.access import Reach, Resource, reach
-from workflow.engine import FireRequest, events_allowed_now, fire
-from workflow.errors import BadInput, RubrongError
-from workflow.repository import Agreement, get_cycle, statuses
-from workflow.users import User
+from workflow.rules.access import Reach, Resource, reach
+from workflow.rules.errors import BadInput, RubrongError
+from workflow.store.repository import Agreement, get_cycle, statuses
+from workflow.store.users import User
+from workflow.usecases.fire import FireRequest, events_allowed_now, fire
 from workflow.web.api import find_agreement
 from workflow.web.auth import Services, hide, request_action, services
 from workflow.web.limits import MAX_BODY

@@ -3,9 +3,11 @@
 ``/agreements/{id}/esar/{round}`` (round ``sar6``, ``esar9`` or ``sar12``): the own party fills
 in, per KPI of the agreement's current KPI version, the result to date, the self-assessed
 level, a progress note and an evidence reference, and may attach a document (PDF, DOCX or XLSX,
-judged by content, at most the size limit of :mod:`workflow.documents`). "Save draft" stores it
-(:mod:`workflow.esar_drafts`); "Submit" fires ``submit_sar6`` / ``submit_esar9`` /
-``submit_sar12`` with the card as data and the document through :func:`workflow.esar.with_document`
+judged by content, at most the size limit of :mod:`workflow.store.documents`). "Save draft" stores
+it
+(:mod:`workflow.usecases.esar_drafts`); "Submit" fires ``submit_sar6`` / ``submit_esar9`` /
+``submit_sar12`` with the card as data and the document through
+:func:`workflow.usecases.esar.with_document`
 (the API's path), so its hash lands in the history entry. Problems are shown next to each
 field, in Thai and English, with what was typed kept. OPDC roles and auditors read the card;
 another organisation gets 404 (logged).
@@ -24,8 +26,9 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import RedirectResponse, Response
 from starlette.datastructures import FormData, UploadFile
 
-from workflow.access import Resource
-from workflow.documents import (
+from workflow.rules.access import Resource
+from workflow.rules.errors import BadInput, RubrongError
+from workflow.store.documents import (
     DocumentTooLarge,
     accept,
     default_store,
@@ -33,9 +36,10 @@ from workflow.documents import (
     max_document_bytes,
     safe_name,
 )
-from workflow.errors import BadInput, RubrongError
-from workflow.esar import Upload, with_document
-from workflow.esar_drafts import (
+from workflow.store.repository import Agreement, get_cycle, list_agreements
+from workflow.store.users import User
+from workflow.usecases.esar import Upload, with_document
+from workflow.usecases.esar_drafts import (
     CardInvalid,
     Draft,
     check_round,
@@ -47,8 +51,6 @@ from workflow.esar_drafts import (
     save_draft,
     submitted_cards,
 )
-from workflow.repository import Agreement, get_cycle, list_agreements
-from workflow.users import User
 from workflow.web import uploads
 from workflow.web.auth import Services, refuse, request_action, services
 from workflow.web.forms.common import (

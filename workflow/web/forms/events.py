@@ -15,13 +15,13 @@ from urllib.parse import urlencode
 from fastapi import APIRouter, Request
 from fastapi.responses import RedirectResponse, Response
 
-from workflow.access import Resource
-from workflow.errors import BadInput, RubrongError
-from workflow.esar_drafts import submitted_cards
-from workflow.event_data import stored_kpis
-from workflow.kpis import KpiSetError, parse_results
-from workflow.repository import Agreement, get_cycle, statuses
-from workflow.users import User
+from workflow.rules.access import Resource
+from workflow.rules.errors import BadInput, RubrongError
+from workflow.rules.kpis import KpiSetError, parse_results
+from workflow.store.repository import Agreement, get_cycle, statuses
+from workflow.store.users import User
+from workflow.usecases.esar_drafts import submitted_cards
+from workflow.usecases.event_data import stored_kpis
 from workflow.web.actions import ONE_CLICK, waivable
 from workflow.web.auth import services
 from workflow.web.forms.common import (

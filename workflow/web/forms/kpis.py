@@ -3,7 +3,8 @@
 One row per KPI (id, dimension, name_th, unit, direction, weight, baseline, five levels); rows
 can be added and removed, and a few lines of script (``/forms/kpi_form.js``) show the weight and
 level rules as one types. The server checks nothing itself: the set goes to
-:func:`workflow.engine.fire`, whose data step is :func:`workflow.kpis.parse_kpi_set`; when it
+:func:`workflow.usecases.fire.fire`, whose data step is :func:`workflow.rules.kpis.parse_kpi_set`;
+when it
 refuses, the same function's problem list is shown next to the rows it names.
 The change request form also carries the reason (external | budget) and the explanation, and
 shows the ``change_requests`` cutoff; after it the engine's rule is shown (exit 3).
@@ -20,13 +21,13 @@ from fastapi.responses import RedirectResponse, Response
 from starlette.datastructures import FormData
 
 from notifications.dates import thai_date
-from workflow.access import Resource
 from workflow.config.model import CHANGE_CUTOFF_ID, Cycle
-from workflow.errors import BadInput, RubrongError
-from workflow.event_data import CHANGE_REASONS
-from workflow.kpis import KpiSetError, parse_kpi_set
-from workflow.repository import Agreement, get_cycle
-from workflow.users import User
+from workflow.rules.access import Resource
+from workflow.rules.errors import BadInput, RubrongError
+from workflow.rules.kpis import KpiSetError, parse_kpi_set
+from workflow.store.repository import Agreement, get_cycle
+from workflow.store.users import User
+from workflow.usecases.event_data import CHANGE_REASONS
 from workflow.web.auth import services
 from workflow.web.forms.common import (
     Outcome,

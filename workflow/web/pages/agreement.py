@@ -4,7 +4,7 @@ signed-in role may fire now.
 
 A province, group or agency lands here (``/`` redirects it to its own agreement). Agreements
 are public to every signed-in user; the mail block appears only when
-:func:`workflow.access.outbox_scope` lets the reader see this organisation's letters.
+:func:`workflow.rules.access.outbox_scope` lets the reader see this organisation's letters.
 """
 
 from __future__ import annotations
@@ -17,13 +17,12 @@ from fastapi.responses import Response
 from sqlalchemy import Connection
 
 from states.machine import INITIAL
-from workflow.access import Resource, outbox_scope
-from workflow.repository import Agreement, StoredCycle, get_cycle
-from workflow.scores import agreement_score
-from workflow.scoring import late_penalty
-from workflow.timeutil import TimeFormatError, bangkok_date, deadline_instant, parse_date
-from workflow.users import User
-from workflow.views import (
+from workflow.rules.access import Resource, outbox_scope
+from workflow.rules.scoring import late_penalty
+from workflow.rules.timeutil import TimeFormatError, bangkok_date, deadline_instant, parse_date
+from workflow.store.repository import Agreement, StoredCycle, get_cycle
+from workflow.store.users import User
+from workflow.store.views import (
     OutboxFilter,
     agreement_status,
     history_rows,
@@ -31,6 +30,7 @@ from workflow.views import (
     milestone_rows,
     outbox_page,
 )
+from workflow.usecases.score import agreement_score
 from workflow.web.actions import Action, allowed_actions
 from workflow.web.api import find_agreement
 from workflow.web.auth import services

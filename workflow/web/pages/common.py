@@ -2,7 +2,8 @@
 
 The user comes from :mod:`workflow.web.session` (the sign-in session). A page names the resources it
 shows; a role that may not read one of them gets 403 (logged), as on the API
-(:mod:`workflow.access`). Flash messages travel in the query string of the redirect that follows
+(:mod:`workflow.rules.access`). Flash messages travel in the query string of the redirect that
+follows
 an action: ``?done=EVENT`` (recorded) or ``?refused=CODE`` (a CLI exit code, explained in the
 reader's language) with an optional ``&detail=…`` (the refusal's one line); base.html.j2 shows them.
 """
@@ -19,10 +20,10 @@ from fastapi import Request
 from fastapi.responses import RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
 
-from workflow.access import Resource, may_read
-from workflow.errors import NotAuthorised
 from workflow.resources import template_dir
-from workflow.users import User
+from workflow.rules.access import Resource, may_read
+from workflow.rules.errors import NotAuthorised
+from workflow.store.users import User
 from workflow.web.auth import check_read, request_action, services
 from workflow.web.i18n import Words, pick_language
 from workflow.web.session import clear_session_cookie, install_template_globals, session_user
@@ -102,7 +103,7 @@ def render(
 
 def signed_in(request: Request, *resources: Resource) -> User | Response:
     """The signed-in user, or the answer: to the sign-in page, or 403 (logged) for a page
-    showing a resource its role may not read (:mod:`workflow.access`)."""
+    showing a resource its role may not read (:mod:`workflow.rules.access`)."""
     user = current_user(request)
     if user is None:
         response = RedirectResponse(signin_location(request), status_code=303)

@@ -6,8 +6,8 @@ from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
 from states.machine import EVENTS, STATES, mermaid
-from workflow.access import Resource
-from workflow.users import User
+from workflow.rules.access import Resource
+from workflow.store.users import User
 from workflow.web.pages.agreement import diagram
 from workflow.web.pages.common import render, signed_in, words_for
 

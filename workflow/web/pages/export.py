@@ -1,6 +1,6 @@
 """Downloads: a page's list as CSV (UTF-8 with BOM, for Excel) or XLSX.
 
-The ranked report is written by :mod:`workflow.report` itself (the ``report`` command's exact
+The ranked report is written by :mod:`workflow.rules.ranking` itself (the ``report`` command's exact
 CSV and workbook, :func:`report_response`); the other lists (matrix, outbox) use
 :func:`table_response` with their own columns: the CSV header row holds the column keys (as the
 ``report`` CSV does), the workbook's header row Thai with the English beneath.
@@ -16,7 +16,7 @@ from pathlib import Path
 
 from fastapi.responses import Response
 
-from workflow.report import to_csv, to_xlsx
+from workflow.rules.ranking import to_csv, to_xlsx
 
 CSV_TYPE = "text/csv; charset=utf-8"
 XLSX_TYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"

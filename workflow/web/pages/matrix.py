@@ -9,10 +9,10 @@ from typing import Any
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
-from workflow.access import Resource
-from workflow.repository import get_cycle, latest_cycle_id
-from workflow.users import User
-from workflow.views import milestone_rows, status_rows
+from workflow.rules.access import Resource
+from workflow.store.repository import get_cycle, latest_cycle_id
+from workflow.store.users import User
+from workflow.store.views import milestone_rows, status_rows
 from workflow.web.auth import services
 from workflow.web.i18n import MILESTONE_SHORT
 from workflow.web.pages.common import Paging, int_param, page_url, render, signed_in

@@ -1,4 +1,4 @@
-"""The outbox as the signed-in role may read it (:func:`workflow.access.outbox_scope`): paged
+"""The outbox as the signed-in role may read it (:func:`workflow.rules.access.outbox_scope`): paged
 in SQL (50 rows a page), filtered by status, kind, milestone, agreement and text, and
 downloadable as CSV or XLSX (every matching row the reader may see, no more)."""
 
@@ -7,9 +7,9 @@ from __future__ import annotations
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
-from workflow.access import outbox_scope
-from workflow.users import User
-from workflow.views import OutboxFilter, outbox_choices, outbox_page
+from workflow.rules.access import outbox_scope
+from workflow.store.users import User
+from workflow.store.views import OutboxFilter, outbox_choices, outbox_page
 from workflow.web.auth import services
 from workflow.web.pages.common import PAGE_SIZE, Paging, int_param, page_url, render, signed_in
 from workflow.web.pages.export import FORMATS, Column, table_response

@@ -6,11 +6,11 @@ from __future__ import annotations
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
-from workflow.access import Resource
-from workflow.history import verify
-from workflow.reporting import report_rows
-from workflow.repository import latest_cycle_id
-from workflow.users import User
+from workflow.rules.access import Resource
+from workflow.store.history import verify
+from workflow.store.repository import latest_cycle_id
+from workflow.store.users import User
+from workflow.usecases.report import report_rows
 from workflow.web.auth import services
 from workflow.web.pages.common import Paging, int_param, page_url, render, signed_in
 from workflow.web.pages.export import FORMATS, report_response

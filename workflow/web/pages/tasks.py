@@ -26,8 +26,9 @@ from fastapi.responses import RedirectResponse, Response
 from sqlalchemy import Connection, select
 
 from states.machine import EVENTS
-from workflow.access import Resource
-from workflow.repository import (
+from workflow.rules.access import Resource
+from workflow.rules.timeutil import format_instant
+from workflow.store.repository import (
     STATUSES,
     Agreement,
     StoredCycle,
@@ -35,8 +36,7 @@ from workflow.repository import (
     latest_cycle_id,
     list_agreements,
 )
-from workflow.timeutil import format_instant
-from workflow.users import User
+from workflow.store.users import User
 from workflow.web.auth import services
 from workflow.web.i18n import QUEUE_STEPS
 from workflow.web.pages.common import Paging, int_param, page_url, render, signed_in

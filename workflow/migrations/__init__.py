@@ -1,1 +1,0 @@
-"""Alembic migrations of the rubrong schema (run through ``workflow.migrate``)."""

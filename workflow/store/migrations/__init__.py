@@ -1,0 +1,1 @@
+"""Alembic migrations of the rubrong schema (run through ``workflow.store.migrate``)."""
