@@ -36,7 +36,7 @@ from workflow.rules.clock import VirtualClock
 from workflow.store.database import Database
 from workflow.store.outbox import OUTBOX
 from workflow.store.repository import get_cycle
-from workflow.usecases.dispatch import _outgoing, dispatch
+from workflow.usecases.dispatch import dispatch, letter_for
 from workflow.usecases.load import load_cycle
 from workflow.usecases.tick import instants, tick
 
@@ -105,7 +105,7 @@ def _prepare(directory: Path, n: int) -> tuple[Database, int, list[bytes]]:
     assert tick(db, clock, first.at).enqueued == n
     with db.read() as conn:  # one of our messages, built the way dispatch builds it
         row = conn.execute(select(OUTBOX).order_by(OUTBOX.c.key).limit(1)).one()
-        sample = _outgoing(conn, get_cycle(conn, cycle.id), dict(row._mapping), first.at, None)
+        sample = letter_for(conn, get_cycle(conn, cycle.id), dict(row._mapping), first.at, None)
     messages = []
     for number in range(n):
         copy = dataclasses.replace(sample, message_id=f"<bench.{number}@rubrong.invalid>")

@@ -66,7 +66,7 @@ from workflow.rules.clock import VirtualClock
 from workflow.store.database import Database
 from workflow.store.outbox import OUTBOX
 from workflow.store.repository import get_cycle
-from workflow.usecases.dispatch import _outgoing, dispatch
+from workflow.usecases.dispatch import dispatch, letter_for
 from workflow.usecases.load import load_cycle
 from workflow.usecases.tick import Instant, instants, tick
 
@@ -192,7 +192,7 @@ def measure(backend: str, size: int, port: int, cap: int | None) -> dict[str, An
         with db.write() as conn:
             conn.execute(text(_CAP.format(cap=letters)))
             row = conn.execute(select(OUTBOX).where(OUTBOX.c.status == "pending").limit(1)).one()
-            sample = _outgoing(
+            sample = letter_for(
                 conn, get_cycle(conn, CYCLE_ID), dict(row._mapping), overdue.at, None
             )
             subjects = {i.key: _subject(conn, i) for i in (first, week, day, overdue)}

@@ -22,7 +22,7 @@ from workflow.config.validate import canonical_json
 from workflow.rules.defaults import BATCH
 from workflow.rules.timeutil import format_instant
 from workflow.store.database import CHAIN_LOCK_ID
-from workflow.usecases.load import _milestone_rows, _party_rows
+from workflow.usecases.load import cycle_milestone_rows, cycle_party_rows
 from workflow.usecases.tick import Instant
 
 CYCLE_ID = "2560"
@@ -60,8 +60,8 @@ def raw_load(raw: Raw, cycle: Cycle, now: int) -> None:
     """What ``load_cycle`` writes for a new cycle."""
     document = canonical_json(cycle.document)
     digest = hashlib.sha256(document.encode()).hexdigest()
-    milestones = _milestone_rows(cycle)
-    parties = _party_rows(cycle)
+    milestones = cycle_milestone_rows(cycle)
+    parties = cycle_party_rows(cycle)
     with raw.transaction():
         raw.run(
             "INSERT INTO cycles (id, name_th, version, content_hash, document, source, "

@@ -5,7 +5,7 @@ The store-level functions are called directly, not through the CLI. Concurrent w
 threads, each with a ``Database`` (an engine, so connections) of its own, released together by
 a barrier, as separate processes would be (``tests.support.store.together``):
 
-- timer claims: the ``timers_done`` insert of ``tick._claim`` wins for one writer only, and a
+- timer claims: the ``timers_done`` insert of ``tick.claim_instant`` wins for one writer only, and a
   claim rolled back leaves the instant free;
 - the history chain: concurrent ``lock_chain`` + ``append`` writers make a gap-free, verifying
   chain, whatever the agreements;
@@ -47,7 +47,7 @@ from workflow.store.repository import (
 )
 from workflow.usecases import fire as engine
 from workflow.usecases.fire import FireRequest, fire
-from workflow.usecases.tick import TIMERS, _claim, instants, tick
+from workflow.usecases.tick import TIMERS, claim_instant, instants, tick
 
 # --------------------------------------------------------------------------- 3. timer claims
 
@@ -66,7 +66,7 @@ def test_a_timer_instant_is_claimed_by_one_writer_only(loaded_db: Database) -> N
         for instant in chosen:
             barrier.wait()
             with mine.write() as conn:
-                won.append(_claim(conn, CYCLE_ID, instant, wall + index))
+                won.append(claim_instant(conn, CYCLE_ID, instant, wall + index))
                 time.sleep(0.02)  # the claim stays uncommitted a moment: the others contend
         return won
 
@@ -90,12 +90,12 @@ def test_a_rolled_back_timer_claim_leaves_the_instant_free(loaded_db: Database) 
         pass
 
     with pytest.raises(Died), db.write() as conn:
-        assert _claim(conn, CYCLE_ID, instant, 1)
+        assert claim_instant(conn, CYCLE_ID, instant, 1)
         raise Died
     with db.write() as conn:
-        assert _claim(conn, CYCLE_ID, instant, 2)
+        assert claim_instant(conn, CYCLE_ID, instant, 2)
     with db.write() as conn:
-        assert not _claim(conn, CYCLE_ID, instant, 3)
+        assert not claim_instant(conn, CYCLE_ID, instant, 3)
     with db.read() as conn:
         rows = conn.execute(select(TIMERS.c.processed_at)).all()
     assert [row.processed_at for row in rows] == [2]

@@ -180,10 +180,10 @@ def _letter(
     orgs: dict[tuple[str, str], Any],
     row: dict[str, Any],
 ) -> OutgoingMail:
-    return _outgoing(None, cycles[row["cycle_id"]], row, now, sender, orgs=orgs)
+    return letter_for(None, cycles[row["cycle_id"]], row, now, sender, orgs=orgs)
 
 
-def _outgoing(
+def letter_for(
     conn: Connection | None,
     cycle: StoredCycle,
     row: dict[str, Any],

@@ -124,8 +124,8 @@ def _create(
         )
     )
     _record_version(conn, cycle.id, 1, content_hash, document, source, now)
-    conn.execute(insert(MILESTONES), _milestone_rows(cycle))
-    parties = _party_rows(cycle)
+    conn.execute(insert(MILESTONES), cycle_milestone_rows(cycle))
+    parties = cycle_party_rows(cycle)
     for start in range(0, len(parties), BATCH):
         conn.execute(insert(ORGANISATIONS), parties[start : start + BATCH])
     return _create_agreements(conn, cycle.id)
@@ -152,7 +152,8 @@ def _record_version(
     )
 
 
-def _milestone_rows(cycle: Cycle) -> list[dict[str, Any]]:
+def cycle_milestone_rows(cycle: Cycle) -> list[dict[str, Any]]:
+    """The ``cycle_milestones`` rows of a cycle, in file order."""
     return [_milestone_row(cycle.id, position, m) for position, m in enumerate(cycle.milestones)]
 
 
@@ -180,7 +181,8 @@ def _milestone_row(cycle_id: str, position: int, m: Milestone) -> dict[str, Any]
     }
 
 
-def _party_rows(cycle: Cycle) -> list[dict[str, Any]]:
+def cycle_party_rows(cycle: Cycle) -> list[dict[str, Any]]:
+    """The ``organisations`` rows of a cycle: its groups and organisations."""
     return [
         {
             "cycle_id": cycle.id,
@@ -273,7 +275,7 @@ def _apply(
         )
     }
     conn.execute(delete(MILESTONES).where(MILESTONES.c.cycle_id == cycle.id))
-    conn.execute(insert(MILESTONES), _milestone_rows(cycle))
+    conn.execute(insert(MILESTONES), cycle_milestone_rows(cycle))
     removed = _sync_parties(conn, cycle)
     withdraw_removed(conn, cycle.id, removed)
     first_new = conn.execute(text("SELECT COALESCE(MAX(pk), 0) FROM agreements")).scalar_one()
@@ -312,7 +314,7 @@ def _apply(
 
 def _sync_parties(conn: Connection, cycle: Cycle) -> list[str]:
     """Insert new organisations, update changed ones, deactivate removed ones (returned)."""
-    wanted = {party["id"]: party for party in _party_rows(cycle)}
+    wanted = {party["id"]: party for party in cycle_party_rows(cycle)}
     existing = {
         r.id: r._mapping
         for r in conn.execute(select(ORGANISATIONS).where(ORGANISATIONS.c.cycle_id == cycle.id))

@@ -22,7 +22,7 @@ from sqlalchemy import Connection, text
 from workflow.rules.timeutil import format_instant
 from workflow.store.database import Database
 from workflow.store.repository import get_cycle
-from workflow.usecases.tick import TickReport, _claim, _done_keys, _process, instants
+from workflow.usecases.tick import TickReport, claim_instant, done_keys, instants, process_instant
 
 # Temporary tables: private to the connection, and gone with the rolled-back transaction.
 _STATUS_COPY = "rubrong_effects_status"
@@ -143,12 +143,12 @@ def rejudge_passed(conn: Connection, db: Database, cycle_id: str, wall: int) -> 
     stored = get_cycle(conn, cycle_id)
     if stored.last_tick is None:
         return None
-    done = _done_keys(conn, cycle_id)
+    done = done_keys(conn, cycle_id)
     report = TickReport()
     for instant in instants(stored.settings):  # already in processing order
         due = instant.at <= stored.last_tick and instant.key not in done
-        if due and _claim(conn, cycle_id, instant, wall):
-            _process(conn, db, stored, instant, stored.last_tick, wall, report)
+        if due and claim_instant(conn, cycle_id, instant, wall):
+            process_instant(conn, db, stored, instant, stored.last_tick, wall, report)
     return stored.last_tick
 
 

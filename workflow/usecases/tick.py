@@ -123,14 +123,15 @@ def next_instant(db: Database, after: int) -> int | None:
         best: int | None = None
         for cycle_id in cycle_ids:
             cycle = get_cycle(conn, cycle_id)
-            done = _done_keys(conn, cycle_id)
+            done = done_keys(conn, cycle_id)
             pending = [i.at for i in instants(cycle.settings) if i.key not in done and i.at > after]
             if pending and (best is None or min(pending) < best):
                 best = min(pending)
         return best
 
 
-def _done_keys(conn: Connection, cycle_id: str) -> set[str]:
+def done_keys(conn: Connection, cycle_id: str) -> set[str]:
+    """The keys of the cycle's timer instants already processed (``timers_done``)."""
     return {
         row.key for row in conn.execute(select(TIMERS.c.key).where(TIMERS.c.cycle_id == cycle_id))
     }
@@ -141,7 +142,7 @@ def tick(db: Database, clock: Clock, now: int) -> TickReport:
     report = TickReport()
     with db.read() as conn:
         cycles = [get_cycle(conn, row.id) for row in conn.execute(select(CYCLES.c.id))]
-        done = {cycle.id: _done_keys(conn, cycle.id) for cycle in cycles}
+        done = {cycle.id: done_keys(conn, cycle.id) for cycle in cycles}
     due = sorted(
         (
             (instant, cycle)
@@ -153,8 +154,8 @@ def tick(db: Database, clock: Clock, now: int) -> TickReport:
     )
     for instant, cycle in due:
         with db.write() as conn:
-            if _claim(conn, cycle.id, instant, clock.now()):
-                _process(conn, db, cycle, instant, now, clock.now(), report)
+            if claim_instant(conn, cycle.id, instant, clock.now()):
+                process_instant(conn, db, cycle, instant, now, clock.now(), report)
                 report.instants += 1
                 report.processed.append(f"{cycle.id}/{instant.key}")
     with db.write() as conn:
@@ -168,7 +169,8 @@ def tick(db: Database, clock: Clock, now: int) -> TickReport:
     return report
 
 
-def _claim(conn: Connection, cycle_id: str, instant: Instant, wall: int) -> bool:
+def claim_instant(conn: Connection, cycle_id: str, instant: Instant, wall: int) -> bool:
+    """Record ``instant`` as processed; False when another writer has (it runs once)."""
     result = conn.execute(
         text(
             "INSERT INTO timers_done (cycle_id, key, at, processed_at) "
@@ -179,7 +181,7 @@ def _claim(conn: Connection, cycle_id: str, instant: Instant, wall: int) -> bool
     return bool(result.rowcount)
 
 
-def _process(
+def process_instant(
     conn: Connection,
     db: Database,
     cycle: StoredCycle,
@@ -188,6 +190,8 @@ def _process(
     recorded: int,
     report: TickReport,
 ) -> None:
+    """What one claimed instant does: close windows, mark deadlines missed, or enqueue its
+    notices (skipped when first processed more than ``catch_up_days`` late)."""
     milestone = instant.milestone
     if instant.what == "close":
         result = conn.execute(
