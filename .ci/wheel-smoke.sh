@@ -56,10 +56,11 @@ say "$version"
 import sys
 from pathlib import Path
 
+from notifications.render import TEMPLATES_DIR
 from workflow.resources import bundled_cycle, template_dir
 
 venv = Path(sys.argv[1]).resolve()
-for path in (template_dir() / "mail" / "reminder.txt.j2", template_dir() / "web" / "base.html.j2",
+for path in (TEMPLATES_DIR / "mail" / "reminder.txt.j2", template_dir() / "web" / "base.html.j2",
              bundled_cycle()):
     assert path.is_file(), f"missing: {path}"
     assert venv in path.resolve().parents, f"{path} is not inside the installed package"

@@ -25,7 +25,8 @@ def _bundled(*parts: str) -> Path:
 
 
 def template_dir() -> Path:
-    """The Jinja2 templates directory: ``mail/`` (notifications) and ``web/`` (dashboard)."""
+    """The Jinja2 templates directory of the dashboard (``web/``). The mail templates are
+    ``notifications``' own data (``notifications.render.TEMPLATES_DIR``), shipped once."""
     return _bundled("templates")
 
 
