@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import closing
 from pathlib import Path
 from typing import Any
@@ -26,6 +26,7 @@ from workflow.rules.timeutil import parse_instant
 from workflow.store import read_views
 from workflow.store.database import Database
 from workflow.store.dbapi import DriverReader, driver_reader, postgres_conninfo, sqlite_path
+from workflow.store.read_history import history_entries
 from workflow.store.views import milestone_rows, status_rows
 from workflow.web import create_app
 
@@ -122,6 +123,11 @@ class PlanReader:
         self.plans.extend(str(row[-1]) for row in plan)
         return self.inner.rows(sql, params)
 
+    def stream(self, sql: str, params: Mapping[str, Any]) -> Iterator[Sequence[Any]]:
+        plan = self.inner.rows("EXPLAIN QUERY PLAN " + sql, params)
+        self.plans.extend(str(row[-1]) for row in plan)
+        return self.inner.stream(sql, params)
+
 
 def test_one_agreement_reads_its_own_statuses_by_the_primary_key(sqlite_cli: Cli) -> None:
     assert sqlite_cli("load", str(CYCLE_2554)).code == 0
@@ -138,6 +144,11 @@ def test_one_agreement_reads_its_own_statuses_by_the_primary_key(sqlite_cli: Cli
         # The only table read whole is ``cycles`` (a row per loaded cycle: which is latest).
         scans = {plan for plan in reader.plans if plan.startswith("SCAN")}
         assert scans == {"SCAN cycles"}, reader.plans
+        # One agreement's history, as of a time: by the (cycle_id, agreement) index.
+        reader.plans.clear()
+        assert list(history_entries(reader, None, "TH-50", 1)) == []
+        history = [plan for plan in reader.plans if "history" in plan]
+        assert history and all("ix_history_agreement" in plan for plan in history), reader.plans
 
 
 def test_the_urls_the_driver_takes_and_leaves() -> None:

@@ -7,7 +7,8 @@ from __future__ import annotations
 
 import json
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -31,22 +32,30 @@ if TYPE_CHECKING:
 # command's process should not pay for the others' libraries.
 
 
-def _read(
-    options: Settings, view: Callable[[Reader], list[dict[str, Any]]]
-) -> list[dict[str, Any]]:
-    """``view``'s rows, read on the database driver itself when it can (``workflow.store.dbapi``:
-    no SQLAlchemy or schema classes to import, the bulk of a short command's time), else
-    through ``Database`` (a database to create, an older schema, a URL only SQLAlchemy
-    knows), which then behaves, errors and exit codes included, as it always has."""
+@contextmanager
+def _reading(options: Settings) -> Iterator[Reader]:
+    """A ``Reader`` on the database driver itself when it can (``workflow.store.dbapi``: no
+    SQLAlchemy or schema classes to import, the bulk of a short command's time), else through
+    ``Database`` (a database to create, an older schema, a URL only SQLAlchemy knows), which
+    then behaves, errors and exit codes included, as it always has."""
     from workflow.store.dbapi import driver_reader
 
     with driver_reader(options.db_url) as reader:
         if reader is not None:
-            return view(reader)
+            yield reader
+            return
     from workflow.store.database import ConnectionReader
 
     with options.database().read() as conn:
-        return view(ConnectionReader(conn))
+        yield ConnectionReader(conn)
+
+
+def _read(
+    options: Settings, view: Callable[[Reader], list[dict[str, Any]]]
+) -> list[dict[str, Any]]:
+    """``view``'s rows, read as ``_reading`` reads."""
+    with _reading(options) as reader:
+        return view(reader)
 
 
 def _table(title: str, columns: list[str], rows: list[list[Any]]) -> None:
@@ -144,13 +153,13 @@ def history(
     Entries are written as they are read (a JSON array one entry per line with ``--json``),
     so a history of millions of entries prints in constant memory.
     """
-    from workflow.store.views import iter_history_rows
+    from workflow.store.read_history import history_entries
 
     options = settings(ctx, cycle)
     instant = parse_time_option(as_of, "--as-of")
     out = sys.stdout
-    with options.database().read() as conn:
-        rows = iter_history_rows(conn, options.cycle, agreement, instant)
+    with _reading(options) as reader:
+        rows = history_entries(reader, options.cycle, agreement, instant)
         if as_json:
             out.write("[")
             for index, row in enumerate(rows):

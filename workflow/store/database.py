@@ -27,7 +27,7 @@ from workflow.rules.errors import BadInput, EnvironmentProblem
 from workflow.store.dbapi import BUSY_TIMEOUT_SECONDS, SQLITE_CACHE_KIB, SQLITE_MMAP_BYTES
 from workflow.store.dbapi import reason as _reason
 from workflow.store.migrate import ensure_schema
-from workflow.store.read_views import in_paramstyle
+from workflow.store.read_views import STREAM_BATCH, in_paramstyle
 
 CHAIN_LOCK_ID = 0x5255_4252  # "RUBR": the advisory lock serialising history appends
 
@@ -224,3 +224,9 @@ class ConnectionReader:
         """The rows of ``sql`` (``:name`` parameters)."""
         statement = in_paramstyle(sql, self.conn.dialect.paramstyle)
         return self.conn.exec_driver_sql(statement, dict(params)).all()
+
+    def stream(self, sql: str, params: Mapping[str, Any]) -> Iterator[Sequence[Any]]:
+        """The rows of ``sql`` in batches (``yield_per``: a server-side cursor on PostgreSQL)."""
+        statement = in_paramstyle(sql, self.conn.dialect.paramstyle)
+        streaming = self.conn.execution_options(yield_per=STREAM_BATCH)
+        yield from streaming.exec_driver_sql(statement, dict(params))

@@ -16,13 +16,13 @@ from __future__ import annotations
 
 import sqlite3
 from collections.abc import Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import Any
 from urllib.parse import unquote
 
 from workflow.rules.errors import EnvironmentProblem
-from workflow.store.read_views import Reader, in_paramstyle
+from workflow.store.read_views import STREAM_BATCH, Reader, in_paramstyle
 
 # The schema revision this rubrong runs on (``workflow.store.migrate.HEAD``). Keep it equal to the
 # newest script in workflow/store/migrations/versions (tests/test_migrations.py checks it).
@@ -54,6 +54,25 @@ class DriverReader:
             return found
         finally:
             cursor.close()
+
+    def stream(self, sql: str, params: Mapping[str, Any]) -> Iterator[Sequence[Any]]:
+        """The rows of ``sql`` as fetched: a sqlite3 cursor reads lazily; on PostgreSQL a
+        named (server-side) cursor, inside the read's transaction."""
+        named = self.paramstyle in ("pyformat", "format")
+        cursor = (
+            self.connection.cursor(name="rubrong_stream") if named else self.connection.cursor()
+        )
+        try:
+            if named:
+                cursor.itersize = STREAM_BATCH
+            cursor.execute(in_paramstyle(sql, self.paramstyle), params)
+            while batch := cursor.fetchmany(STREAM_BATCH):
+                yield from batch
+        finally:
+            # A reader that stopped early (stdout closed) may be finalised after its
+            # connection: then there is nothing left to free.
+            with suppress(Exception):
+                cursor.close()
 
 
 def sqlite_path(url: str) -> str | None:

@@ -19,6 +19,7 @@ from sqlalchemy import Connection, func, select
 from workflow.rules.errors import IntegrityFailure
 from workflow.rules.timeutil import BANGKOK, format_instant
 from workflow.store.database import hot, hot_many
+from workflow.store.read_history import COLUMNS, printed_entry
 from workflow.store.tables import HistoryRow
 
 GENESIS = "0" * 64
@@ -49,22 +50,11 @@ def entry_hash(prev_hash: str, entry: Mapping[str, Any]) -> str:
 
 
 def printed(row: Mapping[Any, Any]) -> dict[str, Any]:
-    """A history row as ``history --json`` prints it."""
-    return {
-        "seq": row["seq"],
-        "cycle": row["cycle_id"],
-        "agreement": row["agreement"],
-        "kind": row["kind"],
-        "event": row["event"],
-        "from": row["from_state"],
-        "to": row["to_state"],
-        "actor": row["actor"],
-        "at": format_instant(row["at"]),
-        "recorded_at": format_instant(row["recorded_at"]),
-        "data": json.loads(row["data"]),
-        "prev_hash": row["prev_hash"],
-        "hash": row["hash"],
-    }
+    """A history row (a mapping of its columns) as ``history --json`` prints it."""
+    return printed_entry([row[column] for column in _COLUMN_NAMES])
+
+
+_COLUMN_NAMES = tuple(name.strip() for name in COLUMNS.split(","))
 
 
 _TIP = "SELECT seq, hash FROM history ORDER BY seq DESC LIMIT 1"

@@ -18,7 +18,7 @@ the same in a cycle of 93 agreements as in one of 10⁵.
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from typing import Any, Protocol
 
 from workflow.rules.errors import BadInput, quoted
@@ -29,12 +29,19 @@ NO_CYCLE = "no cycle is loaded: run `rubrong load CONFIG` first"
 
 
 class Reader(Protocol):
-    """Runs one read statement and returns all its rows as tuples (positional access only)."""
+    """Runs one read statement and returns its rows as tuples (positional access only)."""
 
     def rows(self, sql: str, params: Mapping[str, Any]) -> Sequence[Sequence[Any]]:
         """The rows of ``sql`` (``:name`` parameters, bound from ``params``)."""
         ...
 
+    def stream(self, sql: str, params: Mapping[str, Any]) -> Iterator[Sequence[Any]]:
+        """The rows of ``sql`` as they are fetched, in batches: constant memory however many
+        (a server-side cursor on PostgreSQL)."""
+        ...
+
+
+STREAM_BATCH = 1000  # rows fetched at a time by ``Reader.stream``
 
 _NAMED = re.compile(r":(\w+)")
 _PYFORMAT: dict[str, str] = {}

@@ -17,7 +17,7 @@ from workflow.rules.access import EVERYTHING, RowScope
 from workflow.rules.timeutil import format_instant
 from workflow.store import read_views
 from workflow.store.database import ConnectionReader
-from workflow.store.history import HISTORY, printed
+from workflow.store.read_history import history_entries
 from workflow.store.read_views import status_row as status_row  # re-exported: public here too
 from workflow.store.repository import Agreement, get_cycle, list_agreements
 from workflow.store.tables import OutboxRow
@@ -65,19 +65,7 @@ def iter_history_rows(
     """``history_rows`` one entry at a time, fetched in batches: constant memory, so the whole
     history of a national cycle can be printed (or checked) as it is read. Bad input (an
     unknown agreement) is refused when this is called, not when the first entry is read."""
-    query = select(HISTORY).order_by(HISTORY.c.seq)
-    if agreement is not None:
-        cycle = get_cycle(conn, cycle_id)
-        list_agreements(conn, cycle.id, [agreement])  # unknown agreement → exit 2
-        query = query.where(HISTORY.c.cycle_id == cycle.id, HISTORY.c.agreement == agreement)
-    elif cycle_id is not None:
-        query = query.where(HISTORY.c.cycle_id == cycle_id)
-    if as_of is not None:
-        query = query.where(HISTORY.c.recorded_at <= as_of)
-    # Checked above, before the first entry is asked for: an unknown agreement fails before
-    # anything is printed.
-    rows = conn.execution_options(yield_per=HISTORY_BATCH).execute(query)
-    return (printed(row._mapping) for row in rows)
+    return history_entries(ConnectionReader(conn), cycle_id, agreement, as_of)
 
 
 def _outbox_scoped(query: Select[Any], scope: RowScope) -> Select[Any]:
