@@ -81,9 +81,9 @@ def test_a_read_command_does_not_load_mail_web_or_calendars(tmp_path: Path) -> N
         assert heavy not in loaded, heavy
 
 
-@pytest.mark.parametrize("command", ["status", "milestones"])
-def test_status_and_milestones_read_on_the_bare_driver(loaded: Cli, command: str) -> None:
-    """On a loaded database (SQLite or PostgreSQL) the two reads a user waits on import no
+@pytest.mark.parametrize("command", ["status", "milestones", "history"])
+def test_the_reads_a_user_waits_on_use_the_bare_driver(loaded: Cli, command: str) -> None:
+    """On a loaded database (SQLite or PostgreSQL) the reads a user waits on import no
     SQLAlchemy, schema classes, state machine or templates (workflow/store/dbapi.py)."""
     loaded_modules = _modules_after("--db", loaded.db_url, command, "TH-50", "--json")
     assert "workflow.store.read_views" in loaded_modules  # it did read
@@ -103,6 +103,7 @@ def test_status_and_milestones_read_on_the_bare_driver(loaded: Cli, command: str
         "workflow.rules.defaults",
         "workflow.rules.errors",
         "workflow.store.read_views",
+        "workflow.store.read_history",
         "workflow.rules.records",
         "workflow.rules.timeutil",
     }

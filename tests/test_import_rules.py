@@ -64,6 +64,7 @@ LIGHT = frozenset(
     {
         "workflow.store.dbapi",
         "workflow.store.read_views",
+        "workflow.store.read_history",
         "workflow.rules.records",
         "workflow.rules.errors",
         "workflow.rules.timeutil",
