@@ -18,7 +18,7 @@ from sqlalchemy import select
 
 from tests.conftest import Cli, pg_url
 from tests.support.served import prepare, serve
-from tests.support.signin import ask_link, csrf_of, link_in, password_signin
+from tests.support.signin import ask_link, csrf_of, link_in, password_signin, use_link
 from tests.support.smtp import MailSink, text_of
 from workflow.rules.clock import VirtualClock
 from workflow.rules.timeutil import parse_instant
@@ -136,7 +136,13 @@ def test_a_province_signs_in_with_a_mailed_link_and_lands_on_a_page(site: Site) 
         with Database(site.url).read() as conn:
             stored = repr([dict(r._mapping) for r in conn.execute(select(LINKS))])
         assert token not in stored  # only its hash is kept
-        opened = browser.get(link, follow_redirects=False)
+        # Opening the link (as a mail scanner or preview would, twice) spends nothing.
+        for _ in range(2):
+            preview = stranger.get(link, follow_redirects=False)
+            assert preview.status_code == 200 and SESSION_COOKIE not in preview.cookies
+            assert "p50" in preview.text
+        assert not _is_signed_in(stranger)
+        opened = use_link(browser, link)
         assert opened.status_code == 303 and opened.headers["location"] == "/"
         cookie = _set_cookie(opened)
         lowered = cookie.lower()
@@ -150,13 +156,16 @@ def test_a_province_signs_in_with_a_mailed_link_and_lands_on_a_page(site: Site) 
         again = stranger.get(link, follow_redirects=False)
         assert again.status_code == 410 and SESSION_COOKIE not in again.cookies
         assert "ใช้ไปแล้ว" in again.text or "already used" in again.text
+        spent = stranger.post(link, data={"csrf_token": csrf_of(stranger)})
+        assert spent.status_code == 410 and SESSION_COOKIE not in spent.cookies
         assert not _is_signed_in(stranger)
     assert site.sink.to("nobody@rubrong.example") == []
     actions = [action for _actor, action, _reason in site.log()]
     assert any("POST /signin/link (user p50 #" in a and "[sent]" in a for a in actions)
     assert any("POST /signin/link (login 'nobody@" in a and "[no-account]" in a for a in actions)
-    assert any("GET /signin/link (user p50 #" in a and "[ok]" in a for a in actions)
+    assert any("POST /signin/link (user p50 #" in a and "[ok]" in a for a in actions)
     assert any(a.startswith("GET /signin/link [refused]") for a in actions)
+    assert any(a.startswith("POST /signin/link [refused]") for a in actions)
 
 
 def test_an_expired_link_opens_nothing(site: Site) -> None:

@@ -1,6 +1,7 @@
 """Signing in to the dashboard through its forms, as the session tests do: the sign-in form's
 CSRF token (``csrf_of``), a password sign-in (``password_signin``), asking for a mailed link
-(``ask_link``) and reading it from the letter (``link_in``). Signing in with an API token is in
+(``ask_link``), reading it from the letter (``link_in``) and using it (``use_link``: open the
+page it names, then confirm). Signing in with an API token is in
 :mod:`tests.support.webforms`.
 """
 
@@ -43,3 +44,13 @@ def ask_link(client: httpx.Client, login: str) -> httpx.Response:
     """Ask for a sign-in link through the form."""
     form = {"csrf_token": csrf_of(client), "login": login}
     return client.post("/signin/link", data=form, follow_redirects=False)
+
+
+def use_link(client: httpx.Client, link: str) -> httpx.Response:
+    """Open a mailed link (its page asks to confirm, spending nothing) and confirm it; the
+    confirming POST's answer, redirects not followed."""
+    page = client.get(link, follow_redirects=False)
+    assert page.status_code == 200, page.text
+    found = CSRF.search(page.text)
+    assert found is not None and 'id="link-confirm"' in page.text, page.text
+    return client.post(link, data={"csrf_token": found.group(1)}, follow_redirects=False)

@@ -45,6 +45,7 @@ from workflow.web.signin_mail import (
     consume_link,
     link_mail,
     make_link,
+    peek_link,
     public_base,
     send_link,
 )
@@ -90,6 +91,11 @@ SIGNIN_WORDS: dict[str, tuple[str, str]] = {
         "ลิงก์นี้หมดอายุแล้ว กรุณาขอลิงก์ใหม่",
         "This link has expired: ask for a new one",
     ),
+    "link_confirm": (
+        "เข้าสู่ระบบด้วยลิงก์จากอีเมล: กดปุ่มด้านล่างเพื่อเข้าสู่ระบบในชื่อ",
+        "Sign in with the link from your e-mail: press the button below to sign in as",
+    ),
+    "link_confirm_button": ("เข้าสู่ระบบ", "Sign in"),
     "link_used": (
         "ลิงก์นี้ถูกใช้ไปแล้ว ลิงก์ใช้ได้ครั้งเดียว กรุณาขอลิงก์ใหม่",
         "This link was already used (it works once): ask for a new one",
@@ -314,17 +320,38 @@ async def _deliver(request: Request, mails: list[tuple[User, Any]]) -> None:
 
 @router.get("/signin/link/{token}")
 def open_link(request: Request, token: str) -> Response:
-    """Use a mailed link: it opens a session once; expired, used or unknown → a clear page."""
+    """A mailed link, opened: it asks to confirm and spends nothing (mail scanners and link
+    previews fetch URLs; a one-time link spent by them would fail its owner). Expired, used or
+    unknown → a clear page."""
+    svc = services(request)
+    found = peek_link(svc.db, token[:200], svc.wall.now())
+    if isinstance(found, LinkProblem):
+        return _link_problem(request, "GET", found)
+    target = safe_next(request.query_params.get("next"))
+    return _render(request, "signin_link_confirm.html.j2", account=found, next=target)
+
+
+@router.post("/signin/link/{token}")
+async def use_link(request: Request, token: str) -> Response:
+    """Confirming a mailed link: it opens a session once."""
+    form = await _form(request)
+    await run_in_threadpool(check_csrf, request, form.get(CSRF_FIELD))
+    return await run_in_threadpool(_use_link, request, token, safe_next(form.get("next")))
+
+
+def _use_link(request: Request, token: str, target: str) -> Response:
     svc = services(request)
     found = consume_link(svc.db, token[:200], svc.wall.now())
     if isinstance(found, LinkProblem):
-        _log(request, "anonymous", "GET /signin/link", "refused", f"link {found.value}")
-        status = 400 if found is LinkProblem.UNKNOWN else 410
-        return _render(
-            request, "signin_link_problem.html.j2", status, message=_MESSAGES[found.value]
-        )
-    _log(request, str(found.role), f"GET /signin/link {_who(found)}", "ok", "signed in by link")
-    return _signed_in(request, found, safe_next(request.query_params.get("next")))
+        return _link_problem(request, "POST", found)
+    _log(request, str(found.role), f"POST /signin/link {_who(found)}", "ok", "signed in by link")
+    return _signed_in(request, found, target)
+
+
+def _link_problem(request: Request, method: str, problem: LinkProblem) -> Response:
+    _log(request, "anonymous", f"{method} /signin/link", "refused", f"link {problem.value}")
+    status = 400 if problem is LinkProblem.UNKNOWN else 410
+    return _render(request, "signin_link_problem.html.j2", status, message=_MESSAGES[problem.value])
 
 
 @router.post("/signout")

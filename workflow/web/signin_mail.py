@@ -17,7 +17,7 @@ from functools import lru_cache
 from typing import Any
 
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
-from sqlalchemy import func, insert, select, update
+from sqlalchemy import Connection, func, insert, select, update
 
 from notifications.dates import english_date, thai_date
 from notifications.mailers import Mailer, SendStatus
@@ -75,17 +75,43 @@ def make_link(db: Database, user: User, now: int) -> str | None:
     return token
 
 
+def _problem(row: Any, now: int) -> LinkProblem | None:
+    """Why a stored link opens nothing now (None: it still works)."""
+    if row is None:
+        return LinkProblem.UNKNOWN
+    if row.used_at is not None:
+        return LinkProblem.USED
+    if row.expires_at <= now:
+        return LinkProblem.EXPIRED
+    return None
+
+
+def _account(conn: Connection, user_id: int) -> User | LinkProblem:
+    found = conn.execute(
+        select(USERS).where(USERS.c.id == user_id, USERS.c.revoked_at.is_(None))
+    ).first()
+    return LinkProblem.UNKNOWN if found is None else user_from_row(found)
+
+
+def peek_link(db: Database, token: str, now: int) -> User | LinkProblem:
+    """The account a link would open, without using it (what opening the mailed URL shows:
+    mail scanners and previews fetch links, so only the confirming POST may spend it)."""
+    with db.read() as conn:
+        row = conn.execute(select(LINKS).where(LINKS.c.id_hash == hash_id(token))).first()
+        problem = _problem(row, now)
+        if problem is not None or row is None:
+            return problem or LinkProblem.UNKNOWN
+        return _account(conn, row.user_id)
+
+
 def consume_link(db: Database, token: str, now: int) -> User | LinkProblem:
     """The account a link opens, marking it used (once, even under concurrent use), or why not."""
     digest = hash_id(token)
     with db.write() as conn:
         row = conn.execute(select(LINKS).where(LINKS.c.id_hash == digest)).first()
-        if row is None:
-            return LinkProblem.UNKNOWN
-        if row.used_at is not None:
-            return LinkProblem.USED
-        if row.expires_at <= now:
-            return LinkProblem.EXPIRED
+        problem = _problem(row, now)
+        if problem is not None or row is None:
+            return problem or LinkProblem.UNKNOWN
         taken = conn.execute(
             update(LINKS)
             .where(LINKS.c.id_hash == digest, LINKS.c.used_at.is_(None))
@@ -93,10 +119,7 @@ def consume_link(db: Database, token: str, now: int) -> User | LinkProblem:
         )
         if taken.rowcount != 1:
             return LinkProblem.USED
-        account = conn.execute(
-            select(USERS).where(USERS.c.id == row.user_id, USERS.c.revoked_at.is_(None))
-        ).first()
-    return LinkProblem.UNKNOWN if account is None else user_from_row(account)
+        return _account(conn, row.user_id)
 
 
 @lru_cache(maxsize=1)
