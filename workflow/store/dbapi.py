@@ -26,7 +26,7 @@ from workflow.store.read_views import STREAM_BATCH, Reader, in_paramstyle
 
 # The schema revision this rubrong runs on (``workflow.store.migrate.HEAD``). Keep it equal to the
 # newest script in workflow/store/migrations/versions (tests/test_migrations.py checks it).
-SCHEMA_HEAD = "0005"
+SCHEMA_HEAD = "0006"
 
 BUSY_TIMEOUT_SECONDS = 60  # SQLite: wait this long for a writer's lock, as every command does
 SQLITE_CACHE_KIB = 64 * 1024  # page cache per connection (KiB): a national cycle's hot pages

@@ -295,6 +295,8 @@ class SecurityLogRow(SQLModel, table=True):
     """A refused attempt (authorisation failure); not part of the history."""
 
     __tablename__ = "security_log"
+    # Sign-in rate limits count the failures of the last minutes (workflow.store.security).
+    __table_args__ = (Index("ix_security_log_at", "at"),)
     id: int | None = Field(default=None, primary_key=True)
     at: int = Field(sa_column=Column(BigInteger, nullable=False))
     actor: str
