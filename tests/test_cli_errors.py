@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
-from tests.conftest import Cli
+from tests.conftest import ROOT, Cli
 
 
 @pytest.mark.parametrize(
@@ -36,3 +38,15 @@ def test_the_real_command_has_the_same_boundary(sqlite_cli: Cli) -> None:
 def test_help_exits_0(sqlite_cli: Cli) -> None:
     result = sqlite_cli("--help")
     assert result.code == 0 and "simulate" in result.out
+
+
+@pytest.mark.parametrize("args", [("status",), ("history",), ("load", "cycle_2554.toml")])
+def test_a_file_that_is_not_a_database_is_one_line_exit_1(
+    tmp_path: Path, args: tuple[str, ...]
+) -> None:
+    junk = tmp_path / "junk.db"
+    junk.write_bytes(b"these bytes are not a SQLite database\n" * 4)
+    result = Cli(f"sqlite:///{junk}", ROOT).subprocess(*args)
+    assert result.code == 1, result.err
+    assert result.err.strip() == "rubrong: database unusable: file is not a database"
+    assert junk.read_bytes().startswith(b"these bytes")  # nothing written over it

@@ -19,7 +19,7 @@ from typing import Any
 
 from sqlalchemy import Connection, Engine, create_engine, event
 from sqlalchemy.engine import make_url
-from sqlalchemy.exc import ArgumentError, OperationalError
+from sqlalchemy.exc import ArgumentError, DatabaseError, OperationalError
 from sqlalchemy.pool import NullPool
 
 from workflow.rules.defaults import DEFAULT_URL
@@ -69,6 +69,8 @@ class Database:
             ensure_schema(self.engine)
         except self._unwell as exc:
             raise EnvironmentProblem(f"database unreachable: {_reason(exc)}") from exc
+        except DatabaseError as exc:  # e.g. a file that is not a database: one line, exit 1
+            raise EnvironmentProblem(f"database unusable: {_reason(exc)}") from exc
 
     @contextmanager
     def read(self) -> Iterator[Connection]:
