@@ -36,8 +36,9 @@ from bench.cli import RUBRONG, make_database
 from workflow.config.validate import read_cycle_file
 from workflow.resources import bundled_cycle
 from workflow.rules.timeutil import format_instant, parse_instant
+from workflow.store.chain import GENESIS
 from workflow.store.database import Database
-from workflow.store.history import GENESIS, verify
+from workflow.store.history import verify
 from workflow.store.views import iter_history_rows
 
 NAME = "audit"

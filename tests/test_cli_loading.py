@@ -81,6 +81,15 @@ def test_a_read_command_does_not_load_mail_web_or_calendars(tmp_path: Path) -> N
         assert heavy not in loaded, heavy
 
 
+def test_verify_reads_on_the_bare_driver_without_the_signature_library(loaded: Cli) -> None:
+    """``verify`` (no ``--checkpoint``) recomputes the chain on the bare driver: no SQLAlchemy,
+    no schema classes, no cryptography."""
+    loaded_modules = _modules_after("--db", loaded.db_url, "verify", "--json")
+    assert "workflow.store.chain" in loaded_modules  # it did verify
+    heavy = {"sqlalchemy", "sqlmodel", "workflow.store.tables", "cryptography", "transitions"}
+    assert not heavy & loaded_modules
+
+
 @pytest.mark.parametrize("command", ["status", "milestones", "history"])
 def test_the_reads_a_user_waits_on_use_the_bare_driver(loaded: Cli, command: str) -> None:
     """On a loaded database (SQLite or PostgreSQL) the reads a user waits on import no

@@ -65,6 +65,7 @@ LIGHT = frozenset(
         "workflow.store.dbapi",
         "workflow.store.read_views",
         "workflow.store.read_history",
+        "workflow.store.chain",
         "workflow.rules.records",
         "workflow.rules.errors",
         "workflow.rules.timeutil",

@@ -10,7 +10,7 @@ import pytest
 
 from tests.conftest import Cli
 from tests.support.history import first_part, raw_sql, recompute, year_goes_on
-from workflow.store.history import GENESIS, Marks, entry_hash, verify_entries
+from workflow.store.chain import GENESIS, Marks, entry_hash, verify_entries
 
 
 def test_since_a_kept_head_counts_what_was_added(loaded: Cli) -> None:

@@ -18,8 +18,9 @@ from typing import Any
 from sqlalchemy import text
 
 from tests.conftest import Cli, kpi_set
+from workflow.store.chain import entry_hash
 from workflow.store.database import Database
-from workflow.store.history import HISTORY, entry_hash, printed
+from workflow.store.history import HISTORY, printed
 
 GENESIS = "0" * 64
 KPIS = json.dumps(kpi_set(), ensure_ascii=False)

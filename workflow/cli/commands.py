@@ -53,7 +53,7 @@ COMMANDS: dict[str, CommandEntry] = {
         "Every KPI set the agreement has had (proposed, negotiated, changed), oldest first.",
     ),
     "verify": CommandEntry(
-        "workflow.cli.audit",
+        "workflow.cli.verify",
         "Recompute the history hash chain; exit 6 naming the first bad entry.",
     ),
     "keygen": CommandEntry(

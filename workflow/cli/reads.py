@@ -33,7 +33,7 @@ if TYPE_CHECKING:
 
 
 @contextmanager
-def _reading(options: Settings) -> Iterator[Reader]:
+def reading(options: Settings) -> Iterator[Reader]:
     """A ``Reader`` on the database driver itself when it can (``workflow.store.dbapi``: no
     SQLAlchemy or schema classes to import, the bulk of a short command's time), else through
     ``Database`` (a database to create, an older schema, a URL only SQLAlchemy knows), which
@@ -53,8 +53,8 @@ def _reading(options: Settings) -> Iterator[Reader]:
 def _read(
     options: Settings, view: Callable[[Reader], list[dict[str, Any]]]
 ) -> list[dict[str, Any]]:
-    """``view``'s rows, read as ``_reading`` reads."""
-    with _reading(options) as reader:
+    """``view``'s rows, read as ``reading`` reads."""
+    with reading(options) as reader:
         return view(reader)
 
 
@@ -158,7 +158,7 @@ def history(
     options = settings(ctx, cycle)
     instant = parse_time_option(as_of, "--as-of")
     out = sys.stdout
-    with _reading(options) as reader:
+    with reading(options) as reader:
         rows = history_entries(reader, options.cycle, agreement, instant)
         if as_json:
             out.write("[")

@@ -32,8 +32,9 @@ from sqlalchemy import Connection
 
 from workflow.rules.errors import BadInput, IntegrityFailure
 from workflow.rules.timeutil import to_bangkok
+from workflow.store.chain import Marks, Verification
 from workflow.store.database import Database
-from workflow.store.history import Marks, Verification, chain_tip, verify
+from workflow.store.history import chain_tip, verify
 
 FORMAT = "rubrong-checkpoint/1"
 ALGORITHM = "Ed25519"

@@ -44,8 +44,9 @@ from sqlalchemy import Connection, select
 from workflow.rules.clock import Clock
 from workflow.rules.errors import BadInput, IntegrityFailure
 from workflow.rules.timeutil import format_instant
+from workflow.store.chain import GENESIS, Marks, verify_entries
 from workflow.store.database import Database
-from workflow.store.history import GENESIS, HISTORY, Marks, printed, verify_entries
+from workflow.store.history import HISTORY, printed
 from workflow.store.outbox import OUTBOX
 from workflow.store.repository import get_agreement, get_cycle
 from workflow.store.views import agreement_status, history_rows, milestone_rows, outbox_rows
