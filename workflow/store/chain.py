@@ -19,6 +19,7 @@ from typing import Any
 
 from workflow.rules.errors import IntegrityFailure
 from workflow.rules.timeutil import BANGKOK
+from workflow.store.read_history import COLUMNS
 from workflow.store.read_views import Reader
 
 GENESIS = "0" * 64
@@ -86,10 +87,7 @@ def verify_entries(
     return _check(bodies, head, marks)
 
 
-_CHAIN = (
-    "SELECT seq, cycle_id, agreement, kind, event, from_state, to_state, actor, at, "
-    "recorded_at, data, prev_hash, hash FROM history ORDER BY seq"
-)
+_CHAIN = f"SELECT {COLUMNS} FROM history ORDER BY seq"
 
 
 def verify_chain(
@@ -104,8 +102,10 @@ Body = tuple[int, str, dict[str, Any], str]  # seq, prev_hash, the entry minus h
 
 
 def _stored_bodies(rows: Iterable[Sequence[Any]]) -> Iterator[Body]:
-    """Stored rows as the printed entries minus ``hash`` (as ``printed`` builds them, without
-    a mapping per row: this loop runs once per entry of the chain)."""
+    """Stored rows as the printed entries minus ``hash``: ``read_history.printed_entry``
+    spelled out without the ``hash`` key (calling it and popping the key costs verify about
+    15 %, measured). Were the two to differ, every chain rubrong writes would fail to verify.
+    """
     loads, moment = json.loads, dt.datetime.fromtimestamp  # format_instant, inlined
     for (
         seq,
